@@ -1,0 +1,46 @@
+# The two commands: `make run` (embedded default, nothing but Python) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench install install-dev clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed tests/requirements.txt
+	$(PY) -m pip install -q -r tests/requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Open http://$(HOST):$(PORT)/ and log in as alice (password demo-pass-123)."
+	@echo "  Send her a notification from another terminal:"
+	@echo "    $(PY) manage.py notify --to alice --category comment --title 'Hello'"
+	@echo ""
+	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) notifyproject.asgi:application
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -c tests/pytest.ini --rootdir . $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --config .ci/ruff.toml .
+	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
+	$(VENV)/bin/mypy --config-file .ci/mypy.ini notifyproject notifications preferences
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,1 @@
+"""The DRF API (contract.md, REST API), mounted at /api/v1/."""

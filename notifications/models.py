@@ -1,0 +1,220 @@
+"""Notification data model: content stored once per send, one narrow row per recipient.
+
+See docs/architecture.md. Indexes match exactly the queries in selectors.py.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Sensitivity(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    # Push and email show generic text; the content is only visible in the app after login.
+    PRIVATE = "private", "Private"
+
+
+class ChannelKind(models.TextChoices):
+    """User-facing channels a preference can switch (in-app, email, push)."""
+
+    IN_APP = "in_app", "In-app"
+    EMAIL = "email", "Email"
+    PUSH = "push", "Push"
+
+
+def default_channels() -> list[str]:
+    return [ChannelKind.IN_APP, ChannelKind.EMAIL, ChannelKind.PUSH]
+
+
+class Category(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    label = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    default_channels = models.JSONField(default=default_channels)
+    default_priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    mandatory = models.BooleanField(default=False, help_text="Cannot be turned off for in-app and email.")
+    sensitivity = models.CharField(max_length=10, choices=Sensitivity.choices, default=Sensitivity.NORMAL)
+    escalate_after = models.PositiveIntegerField(
+        default=300, help_text="Seconds to wait before email/push; skipped if read meanwhile."
+    )
+    digestible = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def is_private(self) -> bool:
+        return self.sensitivity == Sensitivity.PRIVATE
+
+
+class Content(models.Model):
+    """What was sent: one row per send, shared by every recipient."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(max_length=2000, blank=True)
+    url = models.CharField(max_length=2000, blank=True)
+    image_url = models.CharField(max_length=2000, blank=True)
+    actions = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    group_key = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who produced the send ("user:<id>", "cli", "admin", "system"): the scope of idempotency keys.
+    producer = models.CharField(max_length=100, default="system")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    # Hash of the validated send, to tell "same key, same send" from "same key, other content".
+    fingerprint = models.CharField(max_length=64, blank=True)
+    recipient_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            ("send_notification", "Can send notifications"),
+            ("broadcast_notification", "Can broadcast notifications to an audience"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["producer", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="content_idempotency_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category_id}: {self.title[:50]}"
+
+
+class Notification(models.Model):
+    """One narrow row per recipient. `seq` is per user, gap-free and monotonic in commit order."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="notifications")
+    # Copied from content so unread-by-category and category filters need no join.
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    seq = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    seen_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Also the index for the inbox page (recipient, seq desc) and replay (recipient, seq > n).
+            models.UniqueConstraint(fields=["recipient", "seq"], name="notification_recipient_seq_unique"),
+        ]
+        indexes = [
+            # Unread count per user and by category: a small partial index. Archived is not unread (not shown).
+            models.Index(
+                fields=["recipient", "category"],
+                condition=Q(read_at__isnull=True, archived_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+            # Retention purge walks by age.
+            models.Index(fields=["created_at"], name="notification_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} for {self.recipient_id}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class UserSeq(models.Model):
+    """The last seq handed to a user. Row-locked by the allocating statement until commit: no gaps, no reuse."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.last_seq}"
+
+
+class DeliveryChannel(models.TextChoices):
+    """External delivery channels (not Django Channels)."""
+
+    EMAIL = "email", "Email"
+    APNS = "apns", "APNs"
+    FCM = "fcm", "FCM"
+    WEBPUSH = "webpush", "Web Push"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed (will retry)"
+    DEAD = "dead", "Dead"
+
+
+class Delivery(models.Model):
+    """One notification x external delivery channel x target. Unique, so a retry never sends twice."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=DeliveryChannel.choices)
+    # Device primary key for push, "" for the user's email address.
+    target = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    due_at = models.DateTimeField()
+    digest = models.BooleanField(default=False, help_text="Batched into the user's digest email.")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    skip_reason = models.CharField(max_length=50, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "channel", "target"], name="delivery_unique_target"),
+        ]
+        indexes = [
+            # The dispatcher's scan: due work only.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status__in=["pending", "failed"]),
+                name="delivery_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} for notification {self.notification_id}: {self.status}"
+
+
+class IdempotencyRecord(models.Model):
+    """API-level idempotency: the first response to a (sender, key), replayed for the same body."""
+
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sender", "key"], name="idempotency_sender_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sender_id}:{self.key}"

@@ -1,0 +1,106 @@
+"""Every read of the notification app. Each selector owns its query shape, matched by an index in models.py."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet
+
+from .models import Category, Notification, UserSeq
+
+
+class Status:
+    UNREAD = "unread"
+    READ = "read"
+    ARCHIVED = "archived"
+    ALL = "all"
+    INBOX = "inbox"  # default: everything but archived
+    CHOICES = (UNREAD, READ, ARCHIVED, ALL)
+
+
+def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient=user).select_related("content", "category")
+
+
+def notification_list(
+    *,
+    user: AbstractBaseUser,
+    status: str = Status.INBOX,
+    categories: Sequence[str] = (),
+    priorities: Sequence[str] = (),
+    since: datetime | None = None,
+    before: datetime | None = None,
+    after_seq: int | None = None,
+) -> QuerySet[Notification]:
+    """The user's notifications, newest first (by seq); with after_seq oldest first, for replay."""
+    qs = _base(user)
+    if status == Status.UNREAD:
+        qs = qs.filter(read_at__isnull=True, archived_at__isnull=True)
+    elif status == Status.READ:
+        qs = qs.filter(read_at__isnull=False, archived_at__isnull=True)
+    elif status == Status.ARCHIVED:
+        qs = qs.filter(archived_at__isnull=False)
+    elif status != Status.ALL:
+        qs = qs.filter(archived_at__isnull=True)
+    if categories:
+        qs = qs.filter(category__slug__in=list(categories))
+    if priorities:
+        qs = qs.filter(content__priority__in=list(priorities))
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if before is not None:
+        qs = qs.filter(created_at__lt=before)
+    if after_seq is not None:
+        return qs.filter(seq__gt=after_seq).order_by("seq")
+    return qs.order_by("-seq")
+
+
+def notification_get(*, user: AbstractBaseUser, id: UUID | str) -> Notification:
+    """One of the user's own notifications; another user's id raises DoesNotExist exactly like a missing one."""
+    return _base(user).get(uuid=id)
+
+
+def notification_unread_count(*, user: AbstractBaseUser) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True).count()
+
+
+def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]:
+    rows = (
+        Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True)
+        .values("category_id")
+        .annotate(n=Count("pk"))
+        .values_list("category_id", "n")
+    )
+    counts = dict(rows)
+    if not counts:
+        return {}
+    slugs = dict(Category.objects.filter(pk__in=counts).values_list("pk", "slug"))
+    return {slugs[pk]: n for pk, n in counts.items()}
+
+
+def notification_replay(*, user: AbstractBaseUser, after_seq: int, limit: int = 200) -> list[Notification]:
+    """One page of what the user missed after a seq, oldest first (the index (recipient, seq))."""
+    return list(_base(user).filter(seq__gt=after_seq).order_by("seq")[:limit])
+
+
+def notification_last_seq(*, user: AbstractBaseUser) -> int:
+    value = UserSeq.objects.filter(user=user).values_list("last_seq", flat=True).first()
+    return value or 0
+
+
+def notification_oldest_seq(*, user: AbstractBaseUser) -> int | None:
+    """The oldest seq still kept (retention purges older rows)."""
+    return Notification.objects.filter(recipient=user).order_by("seq").values_list("seq", flat=True).first()
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.order_by("slug")
+
+
+def notification_counts(*, user: AbstractBaseUser) -> dict[str, Any]:
+    return {
+        "count": notification_unread_count(user=user),
+        "by_category": notification_unread_by_category(user=user),
+    }

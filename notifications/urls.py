@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("", views.center, name="center"),
+    path("<uuid:id>/state/", views.notification_state, name="state"),
+    path("mark-all-read/", views.mark_all_read, name="mark_all_read"),
+]

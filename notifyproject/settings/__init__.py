@@ -1,0 +1,1 @@
+"""Settings package: `base` is the whole env-driven configuration; `test` adds test speed-ups."""

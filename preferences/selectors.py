@@ -1,0 +1,60 @@
+"""Reads of preferences. A missing Preference row means the category's default channels."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from notifications.models import Category, ChannelKind
+
+from .models import Preference, UserSettings
+
+# Mandatory categories cannot be switched off on these channels.
+MANDATORY_CHANNELS = (ChannelKind.IN_APP, ChannelKind.EMAIL)
+
+
+def user_settings_get(*, user: AbstractBaseUser) -> UserSettings:
+    """The user's settings; an unsaved default instance if they never changed anything."""
+    try:
+        return UserSettings.objects.get(user=user)
+    except UserSettings.DoesNotExist:
+        return UserSettings(user=user)
+
+
+def channel_matrix(*, user: AbstractBaseUser, categories: Sequence[Category] | None = None) -> dict[str, dict[str, bool]]:
+    """category slug -> channel -> enabled, defaults and mandatory rules applied."""
+    if categories is None:
+        categories = list(Category.objects.order_by("slug"))
+    explicit = {
+        (category_id, channel): enabled
+        for category_id, channel, enabled in Preference.objects.filter(user=user).values_list(
+            "category_id", "channel", "enabled"
+        )
+    }
+    matrix: dict[str, dict[str, bool]] = {}
+    for category in categories:
+        row = {}
+        for channel in ChannelKind.values:
+            enabled = explicit.get((category.pk, channel), channel in category.default_channels)
+            if category.mandatory and channel in MANDATORY_CHANNELS:
+                enabled = True
+            row[channel] = enabled
+        matrix[category.slug] = row
+    return matrix
+
+
+def preferences_get(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """The preferences document of contract.md (GET /api/v1/preferences/)."""
+    settings = user_settings_get(user=user)
+    return {
+        "channels": channel_matrix(user=user),
+        "quiet_hours": {
+            "enabled": settings.quiet_hours_enabled,
+            "start": settings.quiet_start.strftime("%H:%M") if settings.quiet_start else None,
+            "end": settings.quiet_end.strftime("%H:%M") if settings.quiet_end else None,
+            "timezone": settings.timezone,
+        },
+        "email_digest": settings.email_digest,
+        "muted_until": settings.muted_until.isoformat() if settings.muted_until else None,
+        "email_content": settings.email_content,
+    }

@@ -1,0 +1,152 @@
+"""Writes of preferences. Validation is all or nothing: a bad field writes nothing."""
+
+import zoneinfo
+from datetime import datetime, time
+from functools import lru_cache
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from notifications.models import Category, ChannelKind
+
+from .models import DigestCadence, Preference, UserSettings
+from .selectors import MANDATORY_CHANNELS
+
+UNSET: Any = object()
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _parse_time(value: Any) -> time | None:
+    if value is None:
+        return None
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and len(value) == 5 and value[2] == ":":
+        try:
+            return time(int(value[:2]), int(value[3:]))
+        except ValueError:
+            return None
+    raise ValueError
+
+
+def _clean_channels(value: Any, errors: dict[str, list[str]]) -> list[tuple[Category, str, bool]]:
+    if not isinstance(value, dict):
+        errors["channels"] = ["Must be an object: category -> channel -> bool."]
+        return []
+    categories = {c.slug: c for c in Category.objects.filter(slug__in=[k for k in value if isinstance(k, str)])}
+    changes = []
+    for slug, row in value.items():
+        category = categories.get(slug)
+        if category is None:
+            errors.setdefault("channels", []).append(f"Unknown category {slug!r}.")
+            continue
+        if not isinstance(row, dict):
+            errors.setdefault("channels", []).append(f"{slug}: must be an object channel -> bool.")
+            continue
+        for channel, enabled in row.items():
+            if channel not in ChannelKind.values:
+                errors.setdefault("channels", []).append(f"{slug}: unknown channel {channel!r}.")
+            elif not isinstance(enabled, bool):
+                errors.setdefault("channels", []).append(f"{slug}.{channel}: must be true or false.")
+            elif category.mandatory and channel in MANDATORY_CHANNELS and not enabled:
+                errors.setdefault("channels", []).append(
+                    f"{slug} is mandatory: {channel} cannot be turned off."
+                )
+            else:
+                changes.append((category, channel, enabled))
+    return changes
+
+
+def preferences_update(
+    *,
+    user: AbstractBaseUser,
+    channels: Any = UNSET,
+    quiet_hours: Any = UNSET,
+    email_digest: Any = UNSET,
+    muted_until: Any = UNSET,
+    email_content: Any = UNSET,
+) -> None:
+    """PATCH semantics: only the given parts change. Raises ValidationError keyed by field; writes nothing then."""
+    errors: dict[str, list[str]] = {}
+    changes = _clean_channels(channels, errors) if channels is not UNSET else []
+    settings_changes: dict[str, Any] = {}
+
+    if quiet_hours is not UNSET:
+        if not isinstance(quiet_hours, dict) or set(quiet_hours) - {"enabled", "start", "end", "timezone"}:
+            errors["quiet_hours"] = ["Must be an object with enabled, start, end and timezone."]
+        else:
+            if "enabled" in quiet_hours:
+                if not isinstance(quiet_hours["enabled"], bool):
+                    errors.setdefault("quiet_hours", []).append("enabled: must be true or false.")
+                else:
+                    settings_changes["quiet_hours_enabled"] = quiet_hours["enabled"]
+            for key, field in (("start", "quiet_start"), ("end", "quiet_end")):
+                if key in quiet_hours:
+                    try:
+                        settings_changes[field] = _parse_time(quiet_hours[key])
+                    except ValueError:
+                        errors.setdefault("quiet_hours", []).append(f"{key}: must be HH:MM.")
+            if "timezone" in quiet_hours:
+                tz = quiet_hours["timezone"]
+                if not isinstance(tz, str) or tz not in timezone_names():
+                    errors.setdefault("quiet_hours", []).append("timezone: unknown time zone.")
+                else:
+                    settings_changes["timezone"] = tz
+
+    if email_digest is not UNSET:
+        if email_digest not in DigestCadence.values:
+            errors["email_digest"] = [f"Must be one of {', '.join(DigestCadence.values)}."]
+        else:
+            settings_changes["email_digest"] = email_digest
+
+    if muted_until is not UNSET:
+        parsed: datetime | None
+        if muted_until is None or isinstance(muted_until, datetime):
+            parsed = muted_until
+        else:
+            try:
+                parsed = parse_datetime(muted_until) if isinstance(muted_until, str) else None
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                errors["muted_until"] = ["Must be null or an ISO 8601 datetime."]
+        if "muted_until" not in errors:
+            if parsed is not None and timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+            settings_changes["muted_until"] = parsed
+
+    if email_content is not UNSET:
+        if not isinstance(email_content, bool):
+            errors["email_content"] = ["Must be true or false."]
+        else:
+            settings_changes["email_content"] = email_content
+
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        for category, channel, enabled in changes:
+            Preference.objects.update_or_create(
+                user=user, category=category, channel=channel, defaults={"enabled": enabled}
+            )
+        if settings_changes:
+            settings, _ = UserSettings.objects.select_for_update().get_or_create(user=user)
+            for field, value in settings_changes.items():
+                setattr(settings, field, value)
+            if settings.quiet_hours_enabled and (settings.quiet_start is None or settings.quiet_end is None):
+                # Checked after merging with stored values: enabling needs both ends.
+                transaction.set_rollback(True)
+                raise ValidationError({"quiet_hours": ["start and end are required when enabled."]})
+            settings.save(update_fields=list(settings_changes))
+
+
+def preference_set(*, user: AbstractBaseUser, category: str, channel: str, enabled: bool) -> None:
+    preferences_update(user=user, channels={category: {channel: enabled}})

@@ -1,0 +1,60 @@
+"""Shared fixtures. Service-backed fixtures skip on a laptop but fail in CI (REQUIRE_SERVICES=1)."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import make_user
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def service_missing(reason: str) -> None:
+    """A missing service fails the test in CI and skips it elsewhere."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres(db):
+    """Tests whose point only exists on PostgreSQL (row locks, concurrent transactions)."""
+    if connection.vendor != "postgresql":
+        service_missing("needs PostgreSQL (set DATABASE_URL)")
+    return connection
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = settings.REDIS_URL
+    if not url:
+        service_missing("needs Redis (set REDIS_URL)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"REDIS_URL is set but Redis does not answer: {exc}")
+    return url
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def sender(db):
+    return make_user("sender", perms=["send_notification"])
