@@ -19,8 +19,8 @@ def service_missing(reason: str) -> None:
 
 
 @pytest.fixture
-def postgres(db):
-    """Tests whose point only exists on PostgreSQL (row locks, concurrent transactions)."""
+def postgres():
+    """Tests whose point only exists on PostgreSQL (row locks, concurrent transactions). Ask for db access too."""
     if connection.vendor != "postgresql":
         service_missing("needs PostgreSQL (set DATABASE_URL)")
     return connection
