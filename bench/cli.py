@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import os
 import resource
 import sys
 import time
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"!! {name} failed:\n{run['failures'][name]}", flush=True)
             continue
         result.seconds = time.monotonic() - started
+        result.details["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results.append(result)
         run["results"].append(result.to_json())
         report.print_result(result)

@@ -70,6 +70,24 @@ def inbox_measure(user_ids: list[int], iterations: int, page_size: int = 50) -> 
     }
 
 
+def inbox_server_ms(user_ids: list[int], iterations: int, page_size: int = 50) -> dict[str, list[float]]:
+    """PostgreSQL's own execution time (EXPLAIN ANALYZE "Execution Time", summed over the selector's statements):
+    what the database costs, without the ORM and without the scheduling noise of a busy client."""
+    samples: dict[str, list[float]] = {}
+    with connection.cursor() as cursor:
+        for user in User.objects.filter(pk__in=user_ids):
+            for name, query in _inbox_queries(user, page_size).items():
+                with CaptureQueriesContext(connection) as captured:
+                    query()
+                for _ in range(iterations):
+                    total = 0.0
+                    for q in captured.captured_queries:
+                        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + q["sql"])
+                        total += cursor.fetchone()[0][0]["Execution Time"]
+                    samples.setdefault(name, []).append(total)
+    return samples
+
+
 def inbox_explain(user_id: int, page_size: int = 50) -> dict[str, list[str]]:
     """EXPLAIN (ANALYZE, BUFFERS) of every SQL statement each selector runs, as the ORM sends it."""
     user = User.objects.get(pk=user_id)
@@ -87,4 +105,12 @@ def inbox_explain(user_id: int, page_size: int = 50) -> dict[str, list[str]]:
     return plans
 
 
-serve({"users_ensure": users_ensure, "send": send, "inbox_measure": inbox_measure, "inbox_explain": inbox_explain})
+serve(
+    {
+        "users_ensure": users_ensure,
+        "send": send,
+        "inbox_measure": inbox_measure,
+        "inbox_server_ms": inbox_server_ms,
+        "inbox_explain": inbox_explain,
+    }
+)

@@ -69,12 +69,15 @@ def write_json(run: dict[str, Any]) -> Path:
 def _block(result: Result, run: dict[str, Any]) -> str:
     m = run["machine"]
     when = datetime.fromisoformat(run["started_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    end_load = result.details.get("loadavg_at_end")
+    end = f" and {end_load[0]} at the end of this scenario" if end_load else ""
     params = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in result.params.items())
     lines = [
         f"**{result.scenario}: {result.title}**",
         "",
         f"Measured {when} by `python -m bench {result.scenario.lower()}`{' --quick' if run['quick'] else ''} "
-        f"on {m['cores']} cores, {m['memory_mib']:,} MiB, load average {m['loadavg_at_start'][0]} at start; "
+        f"on {m['cores']} cores, {m['memory_mib']:,} MiB, load average {m['loadavg_at_start'][0]} "
+        f"at the start of the run{end}; "
         f"{params}. Median, min and max over the repetitions.",
         "",
         "| " + " | ".join(HEADER[:-1]) + " | |",

@@ -106,7 +106,9 @@ class Notification(models.Model):
     """One narrow row per recipient. `seq` is per user, gap-free and monotonic in commit order."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (recipient, seq) index leads with recipient. A second one cost every insert
+    # and lured the planner away from the partial unread index (docs/performance.md, S7).
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="notifications")
     # Copied from content so unread-by-category and category filters need no join.
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")

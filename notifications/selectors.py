@@ -70,7 +70,7 @@ def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]
     rows = (
         Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True)
         .values("category_id")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # COUNT(*), not COUNT(id): an index-only scan of the partial unread index
         .values_list("category_id", "n")
     )
     counts = dict(rows)
