@@ -92,15 +92,22 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Namespaces channel-layer keys and pub/sub channels, so several deployments (or test runs) can share one Redis.
 REDIS_PREFIX = env.str("REDIS_PREFIX", default="notify")
 
+# redis-py's default pool (100) fails with "Too many connections" when a few hundred sockets connect at once.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
+
 if REDIS_URL:
+    # channels-redis' pub/sub layer (the fast one), telling consumers when it reconnected (notifications/realtime.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
+            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "prefix": REDIS_PREFIX,
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 # --- Celery ----------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -169,6 +176,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- Notifications -----------------------------------------------------------------------------------------------
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
+
+# --- WebSocket (docs/protocol.md) ----------------------------------------------------------------------------------
+WS_TICKET_TTL = 60  # seconds; single use
+WS_MAX_FRAME_BYTES = 64 * 1024  # larger client frames close with 1009 (daphne: --websocket-max-message-size)
+WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)  # client frames per socket, sustained
+WS_RATE_BURST = env.int("WS_RATE_BURST", default=60)
+WS_REPLAY_PAGE = 200
 
 # --- Push (django-push-notifications) ----------------------------------------------------------------------------
 PUSH_NOTIFICATIONS_SETTINGS = {
