@@ -10,6 +10,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
 from .metrics import metrics_render
 
 CHECK_TIMEOUT = 2.0
@@ -75,9 +79,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def _metrics_allowed(request: HttpRequest) -> bool | None:
     """True: allowed; False: credentials given but not enough (403); None: no credentials (401)."""
     user: Any = getattr(request, "user", None)
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Token "):
+        try:
+            authenticated = TokenAuthentication().authenticate(Request(request))
+        except AuthenticationFailed:
+            return False
+        user = authenticated[0] if authenticated else user
     if user is not None and user.is_authenticated and user.is_active and user.is_staff:
         return True
-    header = request.headers.get("Authorization", "")
     token = getattr(settings, "METRICS_TOKEN", "")
     if header.startswith("Bearer "):
         given = header[len("Bearer ") :].strip()

@@ -144,17 +144,25 @@ def test_audience_needs_the_broadcast_permission(sender_client, alice):
 
 
 def test_audience_all_is_queued_then_fanned_out(broadcaster, alice, bob, django_capture_on_commit_callbacks):
+    from notifications import tasks
     from tests.notifications.api.conftest import client_for
 
     client = client_for(broadcaster)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(SEND, body(audience="all"), format="json")
     assert response.status_code == 202, response.content
     assert response.data["status"] == "queued"
+    assert len(callbacks) == 1  # the fan-out task is enqueued after commit
+    assert Notification.objects.count() == 0
     content = Content.objects.get(uuid=response.data["id"])
+    # when the worker runs the task (ids only)
+    assert tasks.notification_broadcast_fan_out(content.pk, "all") == 3
     recipients = set(Notification.objects.filter(content=content).values_list("recipient_id", flat=True))
     assert recipients == {broadcaster.pk, alice.pk, bob.pk}
     assert Content.objects.get(pk=content.pk).recipient_count == 3
+    # and a redelivered task writes nothing more
+    assert tasks.notification_broadcast_fan_out(content.pk, "all") == 0
+    assert Notification.objects.filter(content=content).count() == 3
 
 
 def test_audience_group_reaches_only_members_in_batches(broadcaster, alice, bob, django_capture_on_commit_callbacks):
