@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from notifications import health
 from notifications import views as notification_views
 from preferences import views as preference_views
 
@@ -13,4 +14,9 @@ urlpatterns = [
     path("preferences/", preference_views.preferences_page, name="preferences"),
     path("api/v1/", include("notifications.api.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
 ]
+
+handler404 = "notifications.api.errors.page_not_found"
+handler500 = "notifications.api.errors.server_error"

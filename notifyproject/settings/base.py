@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "push_notifications",
     "channels",
     "notifications",
@@ -165,14 +166,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson: malformed JSON (lone surrogates, deep nesting) is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notifications API",
     "DESCRIPTION": "Send notifications, read the inbox, manage preferences and devices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc served from this process (drf-spectacular-sidecar): nothing loads from the internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"PriorityEnum": "notifications.models.Priority"},
 }
+# Per-sender limit on the send endpoints ("<n>/<s|m|h|d>", e.g. "6000/m"; "off" disables). 429 + Retry-After.
+NOTIFICATIONS_SEND_RATE = env.str("NOTIFICATIONS_SEND_RATE", default="500/s")
+# GET /metrics: staff session, or `Authorization: Bearer <METRICS_TOKEN>` (empty: staff only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Notifications -----------------------------------------------------------------------------------------------
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
