@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .webpush import WebPushPublicKeyView
+
+urlpatterns: list = [
+    path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
+]
