@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from notifications import health
 from notifications import views as notification_views
+from notifications.delivery.unsubscribe import unsubscribe_view
 from preferences import views as preference_views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("notifications/", include("notifications.urls")),
     path("preferences/", preference_views.preferences_page, name="preferences"),
+    path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("api/v1/", include("notifications.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

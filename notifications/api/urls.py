@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from . import devices, export, preferences, views
 from .tickets import WsTicketCreateView
+from .webpush import WebPushPublicKeyView
 
 router = SimpleRouter()
 router.register("devices/apns", devices.APNSDeviceViewSet, basename="device-apns")
@@ -22,6 +23,7 @@ urlpatterns = [
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),
+    path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
     path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
     path("me/export/", export.ExportView.as_view(), name="api-me-export"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
