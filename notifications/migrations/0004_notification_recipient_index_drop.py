@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0002_seed_categories'),
+        ('notifications', '0003_wsticket'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
