@@ -72,16 +72,31 @@ def recipients_resolve(recipients: Recipients) -> list[int]:
         raise ValidationError({"recipients": [f"Not user ids: {', '.join(bad[:20])}."]})
     if not wanted:
         raise ValidationError({"recipients": ["At least one recipient is required."]})
-    found: set[int] = set()
     ids = sorted(wanted)
-    for start in range(0, len(ids), BATCH_SIZE):
-        chunk = ids[start : start + BATCH_SIZE]
-        found.update(User.objects.filter(pk__in=chunk, is_active=True).values_list("pk", flat=True))
+    found = _active_ids(ids)
     missing = sorted(wanted - found)
     if missing:
         shown = ", ".join(str(i) for i in missing[:50])
         raise ValidationError({"recipients": [f"Unknown or inactive user ids: {shown}."]})
     return ids
+
+
+def _active_ids(ids: Sequence[int]) -> set[int]:
+    """Which of these ids are active users. On PostgreSQL one array parameter (`= ANY`): an IN list of 10,000
+    placeholders cost more client CPU to build and bind than the query took."""
+    if connection.vendor == "postgresql":
+        meta = User._meta
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT "{meta.pk.column}" FROM "{meta.db_table}" WHERE "{meta.pk.column}" = ANY(%s) AND is_active',  # noqa: S608
+                [list(ids)],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    found: set[int] = set()
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        found.update(User.objects.filter(pk__in=chunk, is_active=True).values_list("pk", flat=True))
+    return found
 
 
 def _seq_allocate(counts: dict[int, int]) -> dict[int, int]:
@@ -159,22 +174,30 @@ def _fan_out(sends: Sequence[tuple[Content, Sequence[int]]]) -> list[list[Notifi
     # Hand out each user's reserved range in send order: first = last - count + 1.
     next_seq = {user_id: last[user_id] - count + 1 for user_id, count in counts.items()}
     now = timezone.now()
+    # Positional construction (what Model.from_db does) skips __init__'s keyword handling: half the CPU per row.
+    fields = Notification._meta.concrete_fields
+    at = {f.attname: i for i, f in enumerate(fields)}
+    template = [None if f.primary_key else f.get_default() for f in fields]
+    template[at["created_at"]] = now
+    i_uuid, i_recipient, i_content, i_category, i_seq = (
+        at[a] for a in ("uuid", "recipient_id", "content_id", "category_id", "seq")
+    )
+    cache_content = Notification.content.field.set_cached_value
     per_send: list[list[Notification]] = []
     all_rows: list[Notification] = []
     for content, recipient_ids in sends:
+        template[i_content] = content.pk
+        template[i_category] = content.category_id
         rows = []
         for user_id in recipient_ids:
-            rows.append(
-                Notification(
-                    uuid=uuid4(),
-                    recipient_id=user_id,
-                    content=content,
-                    category_id=content.category_id,
-                    seq=next_seq[user_id],
-                    created_at=now,
-                )
-            )
+            values = template.copy()
+            values[i_uuid] = uuid4()
+            values[i_recipient] = user_id
+            values[i_seq] = next_seq[user_id]
             next_seq[user_id] += 1
+            row = Notification(*values)
+            cache_content(row, content)
+            rows.append(row)
         per_send.append(rows)
         all_rows.extend(rows)
     _rows_insert(all_rows, now)

@@ -65,9 +65,15 @@ def deliveries_plan(*, content: Content, category: Category, notifications: Sequ
 
     rows: list[tuple[int, str, str, datetime, bool]] = []
     immediate = False
+    # The plan depends on the settings only: every user who never changed one shares a single plan (computed once,
+    # not once per recipient: a third of a 10,000-recipient send's CPU before).
+    default_plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=UserSettings())
     for notification_id, user_id in per_recipient:
-        user_settings = settings_by_user.get(user_id) or UserSettings(user_id=user_id)
-        plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=user_settings)
+        user_settings = settings_by_user.get(user_id)
+        if user_settings is None:
+            plan = default_plan
+        else:
+            plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=user_settings)
         if plan.email_due is not None and emails.get(user_id) and allowed(user_id, ChannelKind.EMAIL):
             rows.append((notification_id, DeliveryChannel.EMAIL, "", plan.email_due, plan.email_digest))
             immediate = immediate or (plan.email_due <= now and not plan.email_digest)
