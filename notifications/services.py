@@ -487,8 +487,16 @@ def notification_broadcast(
     recipient_count grows as batches commit.
     """
     spec = send_validate(
-        category=category, title=title, body=body, url=url, image_url=image_url, priority=priority,
-        actions=actions, data=data, group_key=group_key, expires_at=expires_at,
+        category=category,
+        title=title,
+        body=body,
+        url=url,
+        image_url=image_url,
+        priority=priority,
+        actions=actions,
+        data=data,
+        group_key=group_key,
+        expires_at=expires_at,
     )
     key = _idempotency_key_clean(idempotency_key)
     audience_users(audience)
