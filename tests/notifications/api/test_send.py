@@ -205,3 +205,15 @@ def test_unknown_group_is_a_400(broadcaster):
     assert response.status_code == 400
     assert "audience" in response.json()
     assert Content.objects.count() == 0
+
+
+def test_bulk_resolves_recipients_in_one_query(sender, alice, bob, django_assert_max_num_queries):
+    from notifications.services import notification_send_bulk
+
+    # given 50 items to users given as ids and as objects
+    sends = [{"recipients": [alice.pk] if i % 2 else [bob], "category": "comment", "title": f"t{i}"} for i in range(50)]
+    # then the query count does not grow with the number of items
+    with django_assert_max_num_queries(12):
+        results = notification_send_bulk(sends=sends, actor=sender)
+    assert len(results) == 50
+    assert Notification.objects.filter(recipient=alice).count() == 25
