@@ -1,1 +1,1 @@
-"""Benchmarks: commands anyone can run; results in docs/performance.md. Never timed in CI."""
+"""The benchmark suite: `python -m bench [scenario ...]` (see bench/README.md). Not part of the test suite."""

@@ -4,14 +4,16 @@ from django.urls import include, path
 
 from notifications import health
 from notifications import views as notification_views
-from preferences import views as preference_views
+from notifications.delivery.unsubscribe import unsubscribe_view
 
 urlpatterns = [
     path("", notification_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("notifications/", include("notifications.urls")),
-    path("preferences/", preference_views.preferences_page, name="preferences"),
+    path("preferences/", include("preferences.urls")),
+    path("sw.js", notification_views.service_worker, name="service_worker"),
+    path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("api/v1/", include("notifications.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

@@ -150,3 +150,14 @@ def preferences_update(
 
 def preference_set(*, user: AbstractBaseUser, category: str, channel: str, enabled: bool) -> None:
     preferences_update(user=user, channels={category: {channel: enabled}})
+
+
+def device_remove(*, user: AbstractBaseUser, kind: str, device_id: int) -> bool:
+    """Delete one of the user's own push devices. Another user's device is treated exactly like a missing one."""
+    from .selectors import device_models
+
+    model = device_models().get(kind)
+    if model is None:
+        return False
+    deleted, _ = model.objects.filter(user=user, pk=device_id).delete()
+    return deleted > 0

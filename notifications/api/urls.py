@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from . import devices, export, preferences, views
+from .tickets import WsTicketCreateView
+from .webpush import WebPushPublicKeyView
 
 router = SimpleRouter()
 router.register("devices/apns", devices.APNSDeviceViewSet, basename="device-apns")
@@ -27,6 +29,8 @@ urlpatterns = [
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),
+    path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
+    path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
     path("me/export/", export.ExportView.as_view(), name="api-me-export"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
