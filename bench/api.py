@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPIENTS = 1000
+ENDPOINT = "tcp:port=0:interface=127.0.0.1"  # a free loopback port, read back from daphne's log
 
 
 def setup_data() -> tuple[str, list[int]]:
@@ -48,7 +49,7 @@ def server_start(log_path: Path) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="notifyproject.settings.test", NOTIFICATIONS_SEND_RATE="off")
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "--endpoint", "tcp:port=0:interface=127.0.0.1", "notifyproject.asgi:application"],
+        [sys.executable, "-m", "daphne", "--endpoint", ENDPOINT, "notifyproject.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -119,7 +120,9 @@ def main() -> None:
             single_rates, bulk_rates = [], []
             for run in range(args.runs):
                 singles = [
-                    json.dumps({"recipients": [ids[i % len(ids)]], "category": "comment", "title": f"s{run}-{i}"}).encode()
+                    json.dumps(
+                        {"recipients": [ids[i % len(ids)]], "category": "comment", "title": f"s{run}{i}"}
+                    ).encode()
                     for i in range(args.singles)
                 ]
                 elapsed = drive(port, token, "/api/v1/notifications/send/", singles, args.concurrency)
