@@ -23,7 +23,7 @@ from notifications.tickets import ws_ticket_create
 from tests.conftest import service_missing
 from tests.factories import make_user, make_users, send
 from tests.notifications.live import Daphne, RedisServer, WsClient, database_url
-from tests.notifications.realtime_helpers import async_test, categories_seed
+from tests.notifications.realtime_helpers import async_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,9 +46,8 @@ def server(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _seeded(transactional_db):
+def _services(transactional_db):
     _services_required()
-    categories_seed()
 
 
 def session_headers(user, web: Daphne) -> tuple[dict[str, str], str]:
