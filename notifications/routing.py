@@ -10,14 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http.request import validate_host
 from django.urls import path
 
-from .consumers import NotificationConsumer
+from .consumers import NotificationConsumer, in_db_thread
 from .realtime import session_fingerprint
 from .tickets import ws_ticket_consume
 
@@ -61,7 +60,7 @@ class HandshakeGuard:
             return await _deny(receive, send)
         tickets = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket")
         if tickets:
-            user = await database_sync_to_async(_ticket_user)(tickets[0])
+            user = await in_db_thread(_ticket_user)(tickets[0])
             if user is None:
                 return await _deny(receive, send)
             scope = {**scope, "user": user, "ws_session_fingerprint": None}

@@ -36,13 +36,17 @@ def django_setup() -> None:
 # --- sender process -----------------------------------------------------------------------------------------------
 
 
-def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads: int, start_at: float) -> None:
-    """Open loop: message i is due at start_at + i / rate; whatever is due is sent at once (late ones included)."""
+def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads: int) -> None:
+    """Open loop: message i is due at start_at + i / rate; whatever is due is sent at once (late ones included).
+    start_at comes on stdin once this process is ready, so start-up time is not counted as latency."""
     django_setup()
     from django.db import connection
 
     from notifications import realtime
     from notifications.services import notification_send_bulk
+
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())
 
     total = int(rate * duration)
 
@@ -158,7 +162,6 @@ async def phase(
     clients: Clients, mode: str, rate: float, duration: float, user_ids: list[int], threads: int, env: dict[str, str]
 ) -> dict[str, Any]:
     clients.reset()
-    start_at = time.monotonic() + 1.0
     ids_file = Path(tempfile.gettempdir()) / f"bench-realtime-users-{os.getpid()}.json"
     ids_file.write_bytes(orjson.dumps(user_ids))
     proc = await asyncio.create_subprocess_exec(
@@ -175,13 +178,18 @@ async def phase(
         str(duration),
         "--threads",
         str(threads),
-        "--start-at",
-        repr(start_at),
         "--users-file",
         str(ids_file),
         cwd=ROOT,
         env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None and proc.stdin is not None
+    assert (await proc.stdout.readline()).strip() == b"ready"
+    start_at = time.monotonic() + 0.2
+    proc.stdin.write(f"{start_at!r}\n".encode())
+    await proc.stdin.drain()
     await proc.wait()
     expected = int(rate * duration)
     deadline = time.monotonic() + 10
@@ -202,7 +210,8 @@ async def phase(
     }
 
 
-async def main(args: argparse.Namespace) -> None:
+def setup(args: argparse.Namespace) -> tuple[list[int], list[str], list[Any]]:
+    """Migrate, create the users and their tickets, start the web processes (synchronous Django work)."""
     django_setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -221,46 +230,34 @@ async def main(args: argparse.Namespace) -> None:
     tickets = [ws_ticket_create(user_id=u) for u in user_ids]
     database = os.environ["DATABASE_URL"]
     webs = [
-        Daphne(
-            database=database,
-            redis=settings.REDIS_URL,
-            prefix=settings.REDIS_PREFIX,
-            settings="notifyproject.settings.test",
-        )
+        Daphne(database=database, redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, conn_max_age=60)
         for _ in range(args.web)
     ]
+    return user_ids, tickets, webs
+
+
+async def main(args: argparse.Namespace, user_ids: list[int], tickets: list[str], webs: list[Any]) -> None:
     env = dict(os.environ)
-    try:
-        clients = Clients()
-        t0 = time.monotonic()
-        await clients.connect([w.ws for w in webs], tickets)
-        print(f"{len(clients.conns)} clients connected to {args.web} web process(es) in {time.monotonic() - t0:.1f}s")
-        results = []
-        for mode in ("bare", "e2e"):
-            for rate in args.rates:
-                r = await phase(clients, mode, rate, args.duration, user_ids, args.threads, env)
-                results.append(r)
-                print(orjson.dumps(r).decode(), flush=True)
-        ceiling = (
-            max(r["throughput"] for r in results if r["mode"] == "bare" and r["lost"] == 0)
-            if any(r["mode"] == "bare" and r["lost"] == 0 for r in results)
-            else 0
-        )
-        e2e = max((r["throughput"] for r in results if r["mode"] == "e2e" and r["lost"] == 0), default=0)
-        print(
-            orjson.dumps(
-                {
-                    "bare_ceiling": ceiling,
-                    "e2e_max_without_loss": e2e,
-                    "ratio": round(e2e / ceiling, 2) if ceiling else None,
-                }
-            ).decode()
-        )
-        for conn in clients.conns:
-            await conn.close()
-    finally:
-        for w in webs:
-            w.stop()
+    clients = Clients()
+    t0 = time.monotonic()
+    await clients.connect([w.ws for w in webs], tickets)
+    print(f"{len(clients.conns)} clients connected to {args.web} web process(es) in {time.monotonic() - t0:.1f}s")
+    results = []
+    for mode in ("bare", "e2e"):
+        for rate in args.rates:
+            r = await phase(clients, mode, rate, args.duration, user_ids, args.threads, env)
+            results.append(r)
+            print(orjson.dumps(r).decode(), flush=True)
+    ceiling = max((r["throughput"] for r in results if r["mode"] == "bare" and r["lost"] == 0), default=0)
+    e2e = max((r["throughput"] for r in results if r["mode"] == "e2e" and r["lost"] == 0), default=0)
+    summary = {
+        "bare_ceiling": ceiling,
+        "e2e_max_without_loss": e2e,
+        "ratio": round(e2e / ceiling, 2) if ceiling else None,
+    }
+    print(orjson.dumps(summary).decode())
+    for conn in clients.conns:
+        await conn.close()
 
 
 if __name__ == "__main__":
@@ -273,11 +270,15 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=4, help="sender threads")
     parser.add_argument("--mode", default="e2e")
     parser.add_argument("--rate", type=float, default=1000)
-    parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--users-file", default="")
     cli = parser.parse_args()
     if cli.role == "send":
         user_ids = orjson.loads(Path(cli.users_file).read_bytes())
-        sender(cli.mode, cli.rate, cli.duration, user_ids, cli.threads, cli.start_at)
+        sender(cli.mode, cli.rate, cli.duration, user_ids, cli.threads)
     else:
-        asyncio.run(main(cli))
+        users, tickets, webs = setup(cli)
+        try:
+            asyncio.run(main(cli, users, tickets, webs))
+        finally:
+            for web in webs:
+                web.stop()

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,17 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 class Daphne:
     """One daphne web process on a free loopback port, with the production limits of the Procfile."""
 
-    def __init__(self, *, database: str, redis: str, prefix: str, settings: str = "notifyproject.settings.test"):
+    def __init__(
+        self,
+        *,
+        database: str,
+        redis: str,
+        prefix: str,
+        settings: str = "notifyproject.settings.test",
+        conn_max_age: int = 0,
+    ):
         self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log")
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env.update(
             DJANGO_SETTINGS_MODULE=settings,
@@ -103,8 +113,11 @@ class Daphne:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self.log.close()
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace") if Path(self.log.name).exists() else ""
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
