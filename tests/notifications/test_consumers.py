@@ -29,7 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _thread_connections_closed():
+def _thread_connections_closed(monkeypatch):
+    # Consumers' database threads close their connections after each use, so the next flush is never blocked.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
     yield
     # The consumers' database thread keeps its connection (CONN_MAX_AGE): close it before the next flush.
     asyncio.run(database_sync_to_async(connections.close_all)())
