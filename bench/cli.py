@@ -12,12 +12,16 @@ from datetime import UTC, datetime
 from bench import env, report
 from bench.core import Context, Result
 
-# name -> (module, one line). Order = the order of a full run.
+# name -> ("module[:function]", one line). Order = the order of a full run. A function returns a Result or a list.
 SCENARIOS = {
     "s4": ("bench.scenarios.s4_peer", "one send to 1,000 recipients, ours vs django-notifications-hq"),
     "s3": ("bench.scenarios.s3_fanout", "one send to 10,000 recipients: rows committed"),
     "s7": ("bench.scenarios.s7_inbox", "unread count and first inbox page with 10 M rows"),
+    "s8": ("bench.scenarios.realtime:run_replay", "reconnect with 1,000 missed notifications: time to replay_done"),
+    "s1": ("bench.scenarios.realtime:run_throughput", "S1 + S2 + S5: rates to 1,000 clients, latency, bare ceiling"),
+    "s6": ("bench.scenarios.realtime:run_idle", "S6 + S3 frame: idle connections, RSS, one send to all of them"),
 }
+ALIASES = {"s2": "s1", "s5": "s1"}
 
 
 def _raise_fd_limit() -> None:
@@ -47,6 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller data (about 5 minutes)")
     parser.add_argument("--reps", type=int, help="repetitions per scenario (default 5, quick 3)")
     parser.add_argument("--rows", type=int, help="S7 table size (default 10,000,000, quick 1,000,000)")
+    parser.add_argument("--web", type=int, help="daphne processes for S1/S2/S5 (default 2)")
+    parser.add_argument("--idle", type=int, help="S6 idle connections to open (default 10,000, quick 2,000)")
     parser.add_argument(
         "--docs",
         action=argparse.BooleanOptionalAction,
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, (_module, line) in SCENARIOS.items():
             print(f"{name}  {line}")
         return
-    names = [n.lower() for n in args.scenarios] or list(SCENARIOS)
+    names = list(dict.fromkeys(ALIASES.get(n.lower(), n.lower()) for n in args.scenarios)) or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         sys.exit(f"bench: unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     config = env.Config()
     _services_check(config)
     reps = args.reps or (3 if args.quick else 5)
-    options = {"rows": args.rows}
+    options = {"rows": args.rows, "web": args.web, "idle": args.idle}
     ctx = Context(config=config, quick=args.quick, reps=reps, options=options)
     run = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -89,17 +95,19 @@ def main(argv: list[str] | None = None) -> None:
         module_name, line = SCENARIOS[name]
         print(f"\n== {name.upper()}: {line}", flush=True)
         started = time.monotonic()
+        module_path, _, function = module_name.partition(":")
         try:
-            result = importlib.import_module(module_name).run(ctx)
+            produced = getattr(importlib.import_module(module_path), function or "run")(ctx)
         except Exception:
             run["failures"][name] = traceback.format_exc()
             print(f"!! {name} failed:\n{run['failures'][name]}", flush=True)
             continue
-        result.seconds = time.monotonic() - started
-        result.details["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        results.append(result)
-        run["results"].append(result.to_json())
-        report.print_result(result)
+        for result in produced if isinstance(produced, list) else [produced]:
+            result.seconds = time.monotonic() - started
+            result.details["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+            results.append(result)
+            run["results"].append(result.to_json())
+            report.print_result(result)
 
     path = report.write_json(run)
     print(f"\nresults: {path.relative_to(env.ROOT)}")
