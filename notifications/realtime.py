@@ -127,6 +127,19 @@ def notifications_publish_on_commit(notifications: Iterable[Notification], conte
         transaction.on_commit(lambda: _notifications_publish(messages))
 
 
+def notifications_publish_many_on_commit(sends: Sequence[tuple[Sequence[Notification], Content]]) -> None:
+    """notifications_publish_on_commit for the contents of a bulk send: one pipelined round trip for all of them,
+    not one per content."""
+    messages: list[tuple[str, Message]] = []
+    for notifications, content in sends:
+        shared = content_payload(content, content.category)
+        for n in notifications:
+            text = notification_frame(notification_payload(n, shared), replay=False)
+            messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
+    if messages:
+        transaction.on_commit(lambda: _notifications_publish(messages))
+
+
 def _notifications_publish(messages: Sequence[tuple[str, Message]]) -> None:
     _embedded_note_published(messages)
     publish(messages)

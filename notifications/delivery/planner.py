@@ -89,6 +89,76 @@ def deliveries_plan(*, content: Content, category: Category, notifications: Sequ
     return len(rows)
 
 
+def deliveries_plan_many(*, sends: Sequence[tuple[Content, Sequence[Notification]]]) -> int:
+    """deliveries_plan for every content of a bulk send at once: the same queries as one content (rows, emails,
+    preferences, settings, devices), whatever the number of contents, and one INSERT. Each content's rows must be
+    all of its rows (a bulk send writes each content's rows in one statement)."""
+    sends = [(content, rows) for content, rows in sends if rows]
+    if not sends:
+        return 0
+    if len(sends) == 1:
+        content, rows = sends[0]
+        return deliveries_plan(content=content, category=content.category, notifications=rows)
+    now = timezone.now()
+    contents = {content.pk: content for content, _rows in sends}
+    batch = Notification.objects.filter(content_id__in=list(contents))
+    recipients = batch.values("recipient_id")
+    per_recipient = list(batch.values_list("pk", "recipient_id", "content_id"))
+    emails = dict(get_user_model().objects.filter(pk__in=recipients).values_list("pk", "email"))
+    category_ids = {content.category_id for content in contents.values()}
+    explicit = preferences_explicit_bulk(user_ids=recipients, category_ids=category_ids)
+    settings_by_user = user_settings_bulk(user_ids=recipients)
+
+    def allowed(user_id: int, category: Category, channel: str) -> bool:
+        return channel_enabled(
+            category=category, channel=channel, explicit=explicit.get((user_id, category.pk, channel))
+        )
+
+    registry = delivery_channels()
+    devices_by_user: dict[str, dict[int, list[int]]] = {}
+    if any(allowed(u, c.category, ChannelKind.PUSH) for u in emails for c in contents.values()):
+        for channel in PUSH:
+            if registry[channel].is_configured():
+                found: dict[int, list[int]] = defaultdict(list)
+                for pk, user_id in (
+                    devices(channel).filter(active=True, user_id__in=recipients).values_list("pk", "user_id")
+                ):
+                    found[user_id].append(pk)
+                devices_by_user[channel] = found
+
+    rows: list[tuple[int, str, str, datetime, bool]] = []
+    immediate: set[int] = set()
+    default_settings = UserSettings()
+    default_plans: dict[tuple[str, int], Any] = {}  # users on default settings share one plan per priority x category
+    for notification_id, user_id, content_id in per_recipient:
+        content = contents[content_id]
+        category = content.category
+        user_settings = settings_by_user.get(user_id)
+        if user_settings is None:
+            key = (content.priority, category.pk)
+            plan = default_plans.get(key)
+            if plan is None:
+                plan = default_plans[key] = delivery_plan(
+                    now=now, priority=content.priority, category=category, user_settings=default_settings
+                )
+        else:
+            plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=user_settings)
+        if plan.email_due is not None and emails.get(user_id) and allowed(user_id, category, ChannelKind.EMAIL):
+            rows.append((notification_id, DeliveryChannel.EMAIL, "", plan.email_due, plan.email_digest))
+            if plan.email_due <= now and not plan.email_digest:
+                immediate.add(content_id)
+        if plan.push_due is not None and allowed(user_id, category, ChannelKind.PUSH):
+            for channel, by_user in devices_by_user.items():
+                for device_pk in by_user.get(user_id, ()):
+                    rows.append((notification_id, channel, str(device_pk), plan.push_due, False))
+                    if plan.push_due <= now:
+                        immediate.add(content_id)
+    _deliveries_insert(rows, now)
+    for content_id in sorted(immediate):
+        transaction.on_commit(lambda content_id=content_id: deliveries_enqueue_content(content_id))
+    return len(rows)
+
+
 def deliveries_enqueue_content(content_id: int) -> None:
     """After commit: one task message per send. If the broker is down, the dispatcher's scan sends them later."""
     from .. import tasks
