@@ -52,6 +52,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, help="repetitions per scenario (default 5, quick 3)")
     parser.add_argument("--rows", type=int, help="S7 table size (default 10,000,000, quick 1,000,000)")
     parser.add_argument("--web", type=int, help="daphne processes for S1/S2/S5 (default 2)")
+    parser.add_argument("--threads", type=int, help="S1/S2/S5 sender threads (default 8)")
     parser.add_argument("--idle", type=int, help="S6 idle connections to open (default 10,000, quick 2,000)")
     parser.add_argument(
         "--docs",
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     config = env.Config()
     _services_check(config)
     reps = args.reps or (3 if args.quick else 5)
-    options = {"rows": args.rows, "web": args.web, "idle": args.idle}
+    options = {"rows": args.rows, "web": args.web, "idle": args.idle, "threads": args.threads}
     ctx = Context(config=config, quick=args.quick, reps=reps, options=options)
     run = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

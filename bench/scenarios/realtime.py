@@ -31,7 +31,7 @@ def _ladder(driver: Worker, mode: str, rates: list[float], duration: float, ctx:
     """Climb the rates; stop after the first one that is clearly overloaded (the backlog only grows from there)."""
     out = []
     for rate in rates:
-        r = driver.call("phase", mode=mode, rate=rate, duration=duration)
+        r = driver.call("phase", mode=mode, rate=rate, duration=duration, threads=int(ctx.options.get("threads") or 8))
         ctx.log(
             f"{mode} {rate:,.0f}/s: delivered {r['throughput']:,}/s p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} "
             f"p99.9 {r['p999_ms']:.1f} max {r['max_ms']:.0f} ms lost {r['lost']}"
@@ -108,7 +108,7 @@ def run_throughput(ctx: Context) -> list[Result]:
                 m.add(float(r[key]))
     s1.details["runs"] = s5.details["runs"] = [r for d in per_rate.values() for r in d["runs"]]
     note = (
-        f"Open loop from a separate sender process (bench/realtime: 4 threads, send-bulk of whatever is due); "
+        "Open loop from a separate sender process (bench/realtime: threads calling send-bulk with whatever is due); "
         f"{web} daphne process(es); a rate is sustained when nothing is lost, >= 95 % is delivered within the run "
         "and p99 <= 100 ms. The ladder stops at the first rate that loses frames or has p99 > 1 s."
     )
