@@ -248,7 +248,7 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
             outcome = outcomes[d.pk]
             if outcome.kind == Outcome.SENT:
                 sent_ids.append(d.pk)
-                counts[DeliveryStatus.SENT] += 1
+                counts["sent"] += 1
                 continue
             d.last_error = outcome.error
             if outcome.kind == Outcome.GONE:
@@ -261,7 +261,7 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
                 d.due_at = now + timedelta(seconds=retry_delay(d.attempts, outcome.retry_after))
         d.updated_at = now
         if decision.defer_until is None:
-            counts[d.status] += 1
+            counts[str(d.status)] += 1
         changed.append(d)
     with transaction.atomic():
         if sent_ids:
