@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -127,5 +128,6 @@ class WebPushChannel:
             return dead(f"web push: bad subscription ({type(exc).__name__})")
         return SENT
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
-        return [self.send_one(m) for m in messages]
+    def send(self, messages: list[Message]) -> Iterator[tuple[int, Outcome]]:
+        for index, message in enumerate(messages):
+            yield index, self.send_one(message)
