@@ -44,10 +44,13 @@ class SmtpHandler:
         # address -> SMTP reply for DATA, e.g. "550 5.1.1 no such user" (default "250 OK")
         self.replies: dict[str, str] = {}
         self.delay = 0.0
+        self.started = 0  # DATA commands received, including ones still being processed
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
+        with self.lock:
+            self.started += 1
         for address in envelope.rcpt_tos:
             if address in self.replies:
                 return self.replies[address]
