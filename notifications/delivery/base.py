@@ -14,7 +14,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from preferences.models import UserSettings
@@ -33,7 +32,7 @@ class Message:
     notification: Notification
     content: Content
     category: Category
-    user: AbstractBaseUser
+    user: Any  # the AUTH_USER_MODEL instance
     user_settings: UserSettings
     device: Any = None
 

@@ -26,7 +26,12 @@ from .vapid import vapid_keys
 
 logger = logging.getLogger(__name__)
 
-URGENCY = {Priority.URGENT: "high", Priority.HIGH: "high", Priority.NORMAL: "normal", Priority.LOW: "low"}
+URGENCY: dict[str, str] = {
+    Priority.URGENT: "high",
+    Priority.HIGH: "high",
+    Priority.NORMAL: "normal",
+    Priority.LOW: "low",
+}
 _local = threading.local()
 _vapid_lock = threading.Lock()
 _vapid_headers: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}

@@ -41,9 +41,21 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _wait(lambda: _ping(self.url), 10, "redis-server did not start")
 
@@ -77,10 +89,29 @@ class Worker:
     def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
         self.log = workdir / f"{name}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "notifyproject", "worker", "-B", "--pool=solo",
-             "-s", str(workdir / f"{name}-beat"), "--loglevel=INFO", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"{name}@%h"],
-            cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "notifyproject",
+                "worker",
+                "-B",
+                "--pool=solo",
+                "-s",
+                str(workdir / f"{name}-beat"),
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         _wait(lambda: "ready." in self.log.read_text() or self.process.poll() is not None, 25, "worker not ready")
         assert self.process.poll() is None, self.log.read_text()[-3000:]
