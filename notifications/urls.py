@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.center, name="center"),
     path("<uuid:id>/state/", views.notification_state, name="state"),
     path("mark-all-read/", views.mark_all_read, name="mark_all_read"),
+    path("test/", views.send_test, name="send_test"),
 ]

@@ -1,16 +1,44 @@
-"""Server-rendered pages. Every state change is a POST with CSRF (never a GET link)."""
+"""Server-rendered pages. Every state change is a POST with CSRF (never a GET link).
 
+Every page works without JavaScript; the JS module enhances the same forms (it posts them with
+`Accept: application/json` and gets a small JSON answer instead of a redirect).
+"""
+
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_POST
+
+from preferences.selectors import user_settings_get
 
 from . import selectors, services
-from .models import Notification
+from .models import Category, Content, Notification, Priority
 from .payloads import notification_payload
 
-PAGE_SIZE = 25
+PAGE_SIZE = 20
+# "Send me a test notification": at most this many per user per window (counted in the database, so the limit
+# holds across web processes).
+SELF_TEST_LIMIT = 10
+SELF_TEST_WINDOW = timedelta(minutes=1)
+SERVICE_WORKER = Path(settings.BASE_DIR) / "static" / "notifications" / "sw.js"
+
+
+class AuthedRequest(HttpRequest):
+    """A request behind @login_required: the user is never anonymous (django-stubs' documented pattern)."""
+
+    user: User
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -19,62 +47,192 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(user_settings_get(user=user).timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def notification_item(notification: Notification) -> dict[str, object]:
+    """What templates render: the client payload (the same the JS module gets) plus the datetime for filters."""
+    return {**notification_payload(notification), "created": notification.created_at}
+
+
+def _parse_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 @login_required
-def center(request: HttpRequest) -> HttpResponse:
+def center(request: AuthedRequest) -> HttpResponse:
+    """The notification center: history newest first, filters, cursor pagination by seq ("load more")."""
+    user = request.user
     status = request.GET.get("status") or selectors.Status.INBOX
-    if status not in selectors.Status.CHOICES:
+    if status not in (*selectors.Status.CHOICES, selectors.Status.INBOX):
         status = selectors.Status.INBOX
-    categories = [c for c in request.GET.getlist("category") if c]
-    qs = selectors.notification_list(user=request.user, status=status, categories=categories)
+    all_categories = list(selectors.category_list())
+    known = {c.slug for c in all_categories}
+    categories = [c for c in request.GET.getlist("category") if c in known]
+    priorities = [p for p in request.GET.getlist("priority") if p in Priority.values]
+    zone = _user_zone(user)
+    since_day = _parse_date(request.GET.get("since", ""))
+    until_day = _parse_date(request.GET.get("until", ""))
+    since = datetime.combine(since_day, time.min, tzinfo=zone) if since_day else None
+    before = datetime.combine(until_day + timedelta(days=1), time.min, tzinfo=zone) if until_day else None
+
+    qs = selectors.notification_list(
+        user=user, status=status, categories=categories, priorities=priorities, since=since, before=before
+    )
     before_seq = request.GET.get("before_seq", "")
     if before_seq.isdigit():
         qs = qs.filter(seq__lt=int(before_seq))
     page = list(qs[: PAGE_SIZE + 1])
     has_more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
+
+    next_url = None
+    if has_more:
+        query = request.GET.copy()
+        query["before_seq"] = str(page[-1].seq)
+        next_url = f"?{query.urlencode()}"
+    newest_url = None
+    if before_seq:
+        query = request.GET.copy()
+        query.pop("before_seq", None)
+        newest_url = f"?{query.urlencode()}"
+    filtered = bool(categories or priorities or since_day or until_day or status != selectors.Status.INBOX)
     return render(
         request,
         "notifications/center.html",
         {
-            "items": [notification_payload(n) for n in page],
+            "items": [notification_item(n) for n in page],
             "status": status,
-            "categories": selectors.category_list(),
+            "statuses": [
+                (selectors.Status.INBOX, "Inbox"),
+                (selectors.Status.UNREAD, "Unread"),
+                (selectors.Status.READ, "Read"),
+                (selectors.Status.ARCHIVED, "Archived"),
+                (selectors.Status.ALL, "All"),
+            ],
+            "categories": all_categories,
+            "priorities": Priority.choices,
             "selected_categories": categories,
-            "next_before_seq": page[-1].seq if has_more else None,
-            "unread_count": selectors.notification_unread_count(user=request.user),
+            "selected_priorities": priorities,
+            "since": since_day.isoformat() if since_day else "",
+            "until": until_day.isoformat() if until_day else "",
+            "filtered": filtered,
+            "is_first_page": not before_seq,
+            "newest_url": newest_url,
+            "next_url": next_url,
         },
     )
 
 
-def _back(request: HttpRequest) -> HttpResponse:
+def _back(request: AuthedRequest, default: str = "/notifications/") -> HttpResponse:
     target = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "/notifications/"
+        target = default
     return redirect(target)
+
+
+STATE_ACTIONS: dict[str, dict[str, bool]] = {
+    "read": {"read": True},
+    "unread": {"read": False},
+    "archive": {"archived": True},
+    "unarchive": {"archived": False},
+}
 
 
 @login_required
 @require_POST
-def notification_state(request: HttpRequest, id: str) -> HttpResponse:
-    action = request.POST.get("action")
-    changes = {
-        "read": {"read": True},
-        "unread": {"read": False},
-        "archive": {"archived": True},
-        "unarchive": {"archived": False},
-    }.get(action or "")
+def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
+    changes = STATE_ACTIONS.get(request.POST.get("action") or "")
     if changes is None:
-        return HttpResponse("Unknown action.", status=400)
+        return HttpResponse("Unknown action.", status=400, content_type="text/plain")
     try:
         selectors.notification_get(user=request.user, id=id)
     except Notification.DoesNotExist:
         raise Http404 from None
-    services.notification_update_state(user=request.user, ids=[id], **changes)
+    changed = services.notification_update_state(user=request.user, ids=[id], **changes)
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "changed": [str(i) for i in changed],
+                **changes,
+                "unread_count": selectors.notification_unread_count(user=request.user),
+            }
+        )
     return _back(request)
 
 
 @login_required
 @require_POST
-def mark_all_read(request: HttpRequest) -> HttpResponse:
-    services.notification_mark_all_read(user=request.user)
+def mark_all_read(request: AuthedRequest) -> HttpResponse:
+    updated = services.notification_mark_all_read(user=request.user)
+    if _wants_json(request):
+        return JsonResponse({"updated": updated, "unread_count": 0})
+    if updated:
+        messages.success(request, f"Marked {updated} notification{'s' if updated != 1 else ''} as read.")
     return _back(request)
+
+
+@login_required
+@require_POST
+def send_test(request: AuthedRequest) -> HttpResponse:
+    """Send the logged-in user (and only them) a notification of the chosen category and priority."""
+    user = request.user
+    producer = f"self-test:{user.pk}"
+    recent = Content.objects.filter(producer=producer, created_at__gte=timezone.now() - SELF_TEST_WINDOW).count()
+    errors: dict[str, list[str]] = {}
+    if recent >= SELF_TEST_LIMIT:
+        errors = {"__all__": [f"At most {SELF_TEST_LIMIT} test notifications per minute. Try again shortly."]}
+        status_code = 429
+    else:
+        category = Category.objects.filter(slug=request.POST.get("category", "")).first()
+        priority = request.POST.get("priority") or None
+        title = (request.POST.get("title") or "").strip()
+        if category is None:
+            errors = {"category": ["Choose a category."]}
+        else:
+            label = category.label
+            try:
+                services.notify(
+                    recipients=[user],
+                    category=category,
+                    priority=priority,
+                    title=title or f"Test: {label}",
+                    body=f"A test notification you sent yourself ({label}, {priority or category.default_priority}).",
+                    url="/notifications/",
+                    actor=user,
+                    producer=producer,
+                )
+            except ValidationError as exc:
+                errors = exc.message_dict
+        status_code = 400
+    if _wants_json(request):
+        return JsonResponse({"errors": errors} if errors else {"sent": True}, status=status_code if errors else 201)
+    if errors:
+        for message_list in errors.values():
+            for message in message_list:
+                messages.error(request, message)
+    else:
+        messages.success(request, "Test notification sent.")
+    return _back(request)
+
+
+@require_GET
+@cache_control(no_cache=True)
+def service_worker(request: HttpRequest) -> HttpResponseBase:
+    """The web-push service worker, served from the site root so its scope is the whole site."""
+    if not SERVICE_WORKER.exists():
+        raise Http404
+    response = FileResponse(SERVICE_WORKER.open("rb"), content_type="text/javascript")
+    response["Service-Worker-Allowed"] = "/"
+    return response

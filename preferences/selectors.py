@@ -82,3 +82,31 @@ def preferences_get(*, user: AbstractBaseUser) -> dict[str, Any]:
         "muted_until": settings.muted_until.isoformat() if settings.muted_until else None,
         "email_content": settings.email_content,
     }
+
+
+def device_models() -> dict[str, Any]:
+    """The user's push devices by kind (django-push-notifications models; FCM devices are GCMDevice)."""
+    from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
+
+    return {"webpush": WebPushDevice, "fcm": GCMDevice, "apns": APNSDevice}
+
+
+def device_list(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
+    """Every registered device of the user, newest first, without tokens (they are secrets of the device)."""
+    labels = {"webpush": "Browser", "fcm": "Android (FCM)", "apns": "iOS (APNs)"}
+    devices = []
+    for kind, model in device_models().items():
+        for device in model.objects.filter(user=user).order_by("-date_created", "-pk"):
+            detail = device.get_browser_display() if kind == "webpush" else ""
+            devices.append(
+                {
+                    "kind": kind,
+                    "id": device.pk,
+                    "kind_label": labels[kind],
+                    "name": device.name or detail or labels[kind],
+                    "active": device.active,
+                    "date_created": device.date_created,
+                }
+            )
+    devices.sort(key=lambda d: (d["date_created"] is not None, d["date_created"]), reverse=True)
+    return devices

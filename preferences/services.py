@@ -30,10 +30,8 @@ def _parse_time(value: Any) -> time | None:
     if isinstance(value, time):
         return value
     if isinstance(value, str) and len(value) == 5 and value[2] == ":":
-        try:
-            return time(int(value[:2]), int(value[3:]))
-        except ValueError:
-            return None
+        if value[:2].isdigit() and value[3:].isdigit():
+            return time(int(value[:2]), int(value[3:]))  # ValueError when out of range: a 400, never a silent null
     raise ValueError
 
 
@@ -150,3 +148,14 @@ def preferences_update(
 
 def preference_set(*, user: AbstractBaseUser, category: str, channel: str, enabled: bool) -> None:
     preferences_update(user=user, channels={category: {channel: enabled}})
+
+
+def device_remove(*, user: AbstractBaseUser, kind: str, device_id: int) -> bool:
+    """Delete one of the user's own push devices. Another user's device is treated exactly like a missing one."""
+    from .selectors import device_models
+
+    model = device_models().get(kind)
+    if model is None:
+        return False
+    deleted, _ = model.objects.filter(user=user, pk=device_id).delete()
+    return deleted > 0

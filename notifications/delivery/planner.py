@@ -34,8 +34,14 @@ def deliveries_plan(*, content: Content, category: Category, notifications: Sequ
     if not notifications:
         return 0
     now = timezone.now()
-    recipients = Notification.objects.filter(content=content).values("recipient_id")
-    per_recipient = list(Notification.objects.filter(content=content).values_list("pk", "recipient_id"))
+    # Only this call's rows: an audience broadcast writes one content's rows in several batches, in ascending user
+    # id order, so this batch is exactly the content's rows within its recipient id range.
+    recipient_ids = [n.recipient_id for n in notifications]
+    batch = Notification.objects.filter(
+        content=content, recipient_id__gte=min(recipient_ids), recipient_id__lte=max(recipient_ids)
+    )
+    recipients = batch.values("recipient_id")
+    per_recipient = list(batch.values_list("pk", "recipient_id"))
     emails = dict(get_user_model().objects.filter(pk__in=recipients).values_list("pk", "email"))
     explicit = preferences_explicit_bulk(user_ids=recipients, category_ids=[category.pk])
     settings_by_user = user_settings_bulk(user_ids=recipients)

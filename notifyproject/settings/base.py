@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "push_notifications",
     "channels",
     "notifications",
@@ -63,6 +64,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.bell",
             ],
         },
     },
@@ -92,15 +94,22 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Namespaces channel-layer keys and pub/sub channels, so several deployments (or test runs) can share one Redis.
 REDIS_PREFIX = env.str("REDIS_PREFIX", default="notify")
 
+# redis-py's default pool (100) fails with "Too many connections" when a few hundred sockets connect at once.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
+
 if REDIS_URL:
+    # channels-redis' pub/sub layer (the fast one), telling consumers when it reconnected (notifications/realtime.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
+            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "prefix": REDIS_PREFIX,
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 # --- Celery ----------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -208,17 +217,35 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson: malformed JSON (lone surrogates, deep nesting) is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notifications API",
     "DESCRIPTION": "Send notifications, read the inbox, manage preferences and devices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc served from this process (drf-spectacular-sidecar): nothing loads from the internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"PriorityEnum": "notifications.models.Priority"},
 }
+# Per-sender limit on the send endpoints ("<n>/<s|m|h|d>", e.g. "6000/m"; "off" disables). 429 + Retry-After.
+NOTIFICATIONS_SEND_RATE = env.str("NOTIFICATIONS_SEND_RATE", default="500/s")
+# GET /metrics: staff session, or `Authorization: Bearer <METRICS_TOKEN>` (empty: staff only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Notifications -----------------------------------------------------------------------------------------------
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
+
+# --- WebSocket (docs/protocol.md) ----------------------------------------------------------------------------------
+WS_TICKET_TTL = 60  # seconds; single use
+WS_MAX_FRAME_BYTES = 64 * 1024  # larger client frames close with 1009 (daphne: --websocket-max-message-size)
+WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)  # client frames per socket, sustained
+WS_RATE_BURST = env.int("WS_RATE_BURST", default=60)
+WS_REPLAY_PAGE = 200
 
 # --- Push (django-push-notifications models; sending and error handling in notifications/delivery/) ----------------
 PUSH_NOTIFICATIONS_SETTINGS = {
