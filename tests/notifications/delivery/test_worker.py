@@ -123,12 +123,10 @@ class Worker:
 
 
 @pytest.fixture
-def rig(transactional_db, django_db_serialized_rollback, tmp_path, monkeypatch):
+def rig(postgres, transactional_db, tmp_path, monkeypatch):
     """Own Redis + SMTP server + a publisher for the test process + a way to start workers. Cleans up all of it.
 
-    Transactional (the worker must see committed rows), with the seeded categories restored for every test."""
-    if connection.vendor != "postgresql":
-        service_missing("needs PostgreSQL (set DATABASE_URL): the worker is another process")
+    Transactional: the worker is another process and must see committed rows."""
     if shutil.which("redis-server") is None:
         service_missing("needs the redis-server binary")
     broker = RedisProcess(tmp_path)
