@@ -99,6 +99,10 @@ class Subscription:
     private_key: ec.EllipticCurvePrivateKey
     auth: bytes
 
+    @classmethod
+    def create(cls, endpoint: str) -> "Subscription":
+        return cls(endpoint=endpoint, private_key=ec.generate_private_key(ec.SECP256R1()), auth=os.urandom(16))
+
     @property
     def p256dh(self) -> str:
         raw = self.private_key.public_key().public_bytes(
@@ -133,11 +137,7 @@ class PushService:
         return f"http://127.0.0.1:{self.port}"
 
     def subscription(self, name: str) -> Subscription:
-        return Subscription(
-            endpoint=f"{self.origin}/push/{name}",
-            private_key=ec.generate_private_key(ec.SECP256R1()),
-            auth=os.urandom(16),
-        )
+        return Subscription.create(f"{self.origin}/push/{name}")
 
     def stop(self) -> None:
         self.server.shutdown()
