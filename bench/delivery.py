@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     from notifications.delivery.vapid import vapid_keys_generate
     from tests.notifications.delivery.servers import free_port
 
-    planner.deliveries_enqueue_content = lambda content_id: None  # the bench drives the worker side itself
+    planner.deliveries_enqueue_contents = lambda content_ids: None  # the bench drives the worker side itself
     keys = vapid_keys_generate()
     from django.conf import settings
 

@@ -115,14 +115,15 @@ def publish(messages: Sequence[tuple[str, Message]]) -> None:
         logger.exception("realtime publish failed for %d messages", len(messages))
 
 
-def notifications_publish_on_commit(notifications: Iterable[Notification], content: Content) -> None:
-    """One `notification` frame per recipient, the shared part serialized once per send, published after commit
-    in one pipelined round trip for the whole batch."""
-    shared = content_payload(content, content.category)
+def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
+    """One `notification` frame per recipient, each send's shared part serialized once, published after commit
+    in one pipelined round trip for every send of the call (a bulk send is one publish, not one per item)."""
     messages: list[tuple[str, Message]] = []
-    for n in notifications:
-        text = notification_frame(notification_payload(n, shared), replay=False)
-        messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
+    for content, notifications in sends:
+        shared = content_payload(content, content.category)
+        for n in notifications:
+            text = notification_frame(notification_payload(n, shared), replay=False)
+            messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
     if messages:
         transaction.on_commit(lambda: _notifications_publish(messages))
 

@@ -221,12 +221,14 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
             )
 
 
-def _after_insert(content: Content, rows: Sequence[Notification]) -> None:
-    deliveries_plan(content=content, category=content.category, notifications=rows)
-    realtime.notifications_publish_on_commit(rows, content)
-    metrics.notifications_sent_on_commit(
-        category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
-    )
+def _after_insert(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
+    """Plan deliveries and register the realtime publish, once for all sends of a call."""
+    deliveries_plan(sends=sends)
+    realtime.notifications_publish_on_commit(sends)
+    for content, rows in sends:
+        metrics.notifications_sent_on_commit(
+            category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
+        )
 
 
 def _replay(existing: Content, fingerprint: str) -> SendResult:
@@ -289,7 +291,7 @@ def notify(
             existing = Content.objects.get(producer=producer, idempotency_key=key)
             return _replay(existing, fingerprint)
         (rows,) = _fan_out([(content, recipient_ids)])
-        _after_insert(content, rows)
+        _after_insert([(content, rows)])
     return SendResult(
         id=content.uuid, content=content, recipient_count=len(rows), notification_ids=[r.uuid for r in rows]
     )
@@ -351,14 +353,13 @@ def notification_send_bulk(
             for spec, ids in prepared
         ]
         Content.objects.bulk_create(contents, batch_size=500)
-        if connection.vendor != "postgresql" or any(c.pk is None for c in contents):
-            # SQLite bulk_create returns pks on 3.35+, but be certain before rows reference them.
+        if any(c.pk is None for c in contents):
+            # Backends that cannot return ids from a bulk insert (PostgreSQL and SQLite 3.35+ can).
             by_uuid = dict(Content.objects.filter(uuid__in=[c.uuid for c in contents]).values_list("uuid", "pk"))
             for c in contents:
                 c.pk = by_uuid[c.uuid]
         per_send = _fan_out([(c, ids) for c, (_spec, ids) in zip(contents, prepared, strict=True)])
-        for content, rows in zip(contents, per_send, strict=True):
-            _after_insert(content, rows)
+        _after_insert(list(zip(contents, per_send, strict=True)))
     return [
         SendResult(id=c.uuid, content=c, recipient_count=len(rows), notification_ids=[r.uuid for r in rows])
         for c, rows in zip(contents, per_send, strict=True)
@@ -574,6 +575,6 @@ def notification_broadcast_batch(*, content_id: int, audience: str, batch_size: 
         if not ids:
             return 0
         (rows,) = _fan_out([(content, ids)])
-        _after_insert(content, rows)
+        _after_insert([(content, rows)])
         Content.objects.filter(pk=content_id).update(recipient_count=F("recipient_count") + len(ids))
     return len(ids)

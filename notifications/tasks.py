@@ -47,9 +47,9 @@ def delivery_send(delivery_ids: list[int]) -> dict[str, int]:
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_content")
-def deliveries_dispatch_content(content_id: int) -> int:
-    """Right after a send committed: hand its immediately-due deliveries to workers."""
-    return machine.deliveries_dispatch_content(content_id=content_id)
+def deliveries_dispatch_content(content_ids: list[int]) -> int:
+    """Right after sends committed: hand their immediately-due deliveries to workers (one message per call)."""
+    return machine.deliveries_dispatch_content(content_ids=content_ids)
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_due")

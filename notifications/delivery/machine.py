@@ -73,12 +73,12 @@ def _chunks(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def deliveries_dispatch_content(*, content_id: int) -> int:
-    """Hand the immediately-due deliveries of one send to workers (called right after the send committed)."""
+def deliveries_dispatch_content(*, content_ids: list[int]) -> int:
+    """Hand the immediately-due deliveries of these sends to workers (called right after the sends committed)."""
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            _lock(Delivery.objects.filter(notification__content_id=content_id, digest=False))
+            _lock(Delivery.objects.filter(notification__content_id__in=content_ids, digest=False))
             .filter(status=DeliveryStatus.PENDING, due_at__lte=now)
             .order_by("pk")
             .values_list("pk", flat=True)
