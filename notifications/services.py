@@ -236,7 +236,10 @@ def _replay(existing: Content, fingerprint: str) -> SendResult:
         raise IdempotencyConflict("This idempotency key was already used for a different send.")
     ids = list(Notification.objects.filter(content=existing).order_by("id").values_list("uuid", flat=True))
     return SendResult(
-        id=existing.uuid, content=existing, recipient_count=existing.recipient_count, notification_ids=ids,
+        id=existing.uuid,
+        content=existing,
+        recipient_count=existing.recipient_count,
+        notification_ids=ids,
         replayed=True,
     )
 
@@ -266,8 +269,16 @@ def notify(
     IdempotencyConflict. Concurrent duplicates block on the unique index and then replay.
     """
     spec = send_validate(
-        category=category, title=title, body=body, url=url, image_url=image_url, priority=priority,
-        actions=actions, data=data, group_key=group_key, expires_at=expires_at,
+        category=category,
+        title=title,
+        body=body,
+        url=url,
+        image_url=image_url,
+        priority=priority,
+        actions=actions,
+        data=data,
+        group_key=group_key,
+        expires_at=expires_at,
     )
     key = _idempotency_key_clean(idempotency_key)
     recipient_ids = recipients_resolve(recipients)
@@ -280,7 +291,11 @@ def notify(
             if existing is not None:
                 return _replay(existing, fingerprint)
         content = _content_build(
-            spec, actor=actor, producer=producer, idempotency_key=key, fingerprint=fingerprint,
+            spec,
+            actor=actor,
+            producer=producer,
+            idempotency_key=key,
+            fingerprint=fingerprint,
             recipient_count=len(recipient_ids),
         )
         try:
@@ -347,7 +362,11 @@ def notification_send_bulk(
     with transaction.atomic():
         contents = [
             _content_build(
-                spec, actor=actor, producer=producer, idempotency_key="", fingerprint="",
+                spec,
+                actor=actor,
+                producer=producer,
+                idempotency_key="",
+                fingerprint="",
                 recipient_count=len(ids),
             )
             for spec, ids in prepared

@@ -38,7 +38,6 @@ def idempotency_purge() -> int:
     return purge()
 
 
-
 @shared_task(name="notifications.tasks.delivery_send")
 def delivery_send(delivery_ids: list[int]) -> dict[str, int]:
     """Send these deliveries. Ids only; the state machine claims them, so a second run of the same message is a

@@ -105,7 +105,9 @@ def deliveries_enqueue_contents(content_ids: list[int]) -> None:
     try:
         tasks.deliveries_dispatch_content.delay(content_ids)
     except Exception as exc:  # never fail the request that sent the notification: the rows are safe in the database
-        logger.warning("could not enqueue deliveries of %d send(s) (%s); the scan will pick them up", len(content_ids), exc)
+        logger.warning(
+            "could not enqueue deliveries of %d send(s) (%s); the scan will pick them up", len(content_ids), exc
+        )
 
 
 def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now: datetime) -> None:
@@ -120,7 +122,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, %s, 0, '', '', %s, %s "  # noqa: S608
+                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, %s, 0, '', '', %s, %s "
                 "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[]) "
                 "AS x(n, c, t, d, g)",
                 [
@@ -138,7 +140,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             adapt = connection.ops.adapt_datetimefield_value
             created: Any = adapt(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s)",  # noqa: S608
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s)",
                 [(n, c, t, adapt(d), g, DeliveryStatus.PENDING, created, created) for n, c, t, d, g in rows],
             )
 

@@ -155,9 +155,7 @@ def test_send_bulk_allocates_consecutive_seqs(alice, bob):
         ]
     )
     assert [r.recipient_count for r in results] == [2, 1, 1]
-    seqs = list(
-        Notification.objects.filter(recipient=alice).order_by("seq").values_list("seq", "content__title")
-    )
+    seqs = list(Notification.objects.filter(recipient=alice).order_by("seq").values_list("seq", "content__title"))
     assert seqs == [(1, "one"), (2, "two"), (3, "three")]
 
 
