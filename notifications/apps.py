@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Integration points, not business logic: a logout or a deactivation closes that user's sockets (4401).
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_save
+
+        from . import realtime
+
+        user_logged_out.connect(realtime.on_user_logged_out, dispatch_uid="notifications.realtime.logout")
+        post_save.connect(
+            realtime.on_user_saved, sender=get_user_model(), dispatch_uid="notifications.realtime.deactivate"
+        )

@@ -218,3 +218,17 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender_id}:{self.key}"
+
+
+class WsTicket(models.Model):
+    """A single-use, short-lived credential for opening a WebSocket without a session cookie (token clients).
+
+    Only a hash of the ticket is stored: a leaked table cannot open sockets.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"ticket for {self.user_id} until {self.expires_at:%H:%M:%S}"

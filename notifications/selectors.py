@@ -104,3 +104,17 @@ def notification_counts(*, user: AbstractBaseUser) -> dict[str, Any]:
         "count": notification_unread_count(user=user),
         "by_category": notification_unread_by_category(user=user),
     }
+
+
+def notification_max_id() -> int:
+    return Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def notification_seqs_after_id(*, after_id: int, limit: int = 5000) -> tuple[int, list[tuple[int, int]]]:
+    """(recipient, seq) of rows inserted after a primary key, and the new high-water mark (embedded realtime)."""
+    rows = list(
+        Notification.objects.filter(pk__gt=after_id).order_by("pk").values_list("pk", "recipient_id", "seq")[:limit]
+    )
+    if not rows:
+        return after_id, []
+    return rows[-1][0], [(recipient, seq) for _pk, recipient, seq in rows]

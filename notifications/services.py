@@ -17,10 +17,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from . import realtime, selectors
+from . import metrics, realtime, selectors
 from .delivery.planner import deliveries_cancel, deliveries_plan
 from .models import Category, Content, Notification
 from .validation import IDEMPOTENCY_KEY_MAX, SendSpec, send_validate
@@ -213,6 +213,9 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
 def _after_insert(content: Content, rows: Sequence[Notification]) -> None:
     deliveries_plan(content=content, category=content.category, notifications=rows)
     realtime.notifications_publish_on_commit(rows, content)
+    metrics.notifications_sent_on_commit(
+        category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
+    )
 
 
 def _replay(existing: Content, fingerprint: str) -> SendResult:
@@ -439,3 +442,110 @@ def _uuids(ids: Iterable[UUID | str]) -> list[UUID]:
         except (ValueError, TypeError, AttributeError):
             continue
     return result
+
+
+# --- Audience broadcasts ------------------------------------------------------------------------------------------
+
+AUDIENCE_ALL = "all"
+AUDIENCE_GROUP_PREFIX = "group:"
+
+
+def audience_users(audience: str) -> QuerySet[Any]:
+    """Active users of an audience ("all" or "group:<name>"); ValidationError for anything else."""
+    if audience == AUDIENCE_ALL:
+        return User.objects.filter(is_active=True)
+    if isinstance(audience, str) and audience.startswith(AUDIENCE_GROUP_PREFIX):
+        from django.contrib.auth.models import Group
+
+        name = audience[len(AUDIENCE_GROUP_PREFIX) :]
+        if name and Group.objects.filter(name=name).exists():
+            return User.objects.filter(is_active=True, groups__name=name)
+        raise ValidationError({"audience": [f"Unknown group {name!r}."]})
+    raise ValidationError({"audience": ['Must be "all" or "group:<name>".']})
+
+
+def notification_broadcast(
+    *,
+    audience: str,
+    category: str | Category,
+    title: str,
+    body: str = "",
+    url: str = "",
+    image_url: str = "",
+    priority: str | None = None,
+    actions: list[dict[str, str]] | None = None,
+    data: dict[str, Any] | None = None,
+    group_key: str = "",
+    expires_at: datetime | None = None,
+    actor: AbstractBaseUser | None = None,
+    idempotency_key: str = "",
+    producer: str | None = None,
+) -> SendResult:
+    """Store one content for a whole audience now; a worker writes the per-recipient rows in batches.
+
+    The request does not wait for 100,000 inserts: the fan-out task gets only the content id and the audience.
+    recipient_count grows as batches commit.
+    """
+    spec = send_validate(
+        category=category, title=title, body=body, url=url, image_url=image_url, priority=priority,
+        actions=actions, data=data, group_key=group_key, expires_at=expires_at,
+    )
+    key = _idempotency_key_clean(idempotency_key)
+    audience_users(audience)
+    producer = producer or (f"user:{actor.pk}" if isinstance(actor, AbstractBaseUser) else "system")
+    canonical = json.dumps({"send": spec.canonical(), "audience": audience}, sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+
+    with transaction.atomic():
+        if key:
+            existing = Content.objects.filter(producer=producer, idempotency_key=key).first()
+            if existing is not None:
+                if existing.fingerprint != fingerprint:
+                    raise IdempotencyConflict("This idempotency key was already used for a different send.")
+                return SendResult(
+                    id=existing.uuid, content=existing, recipient_count=existing.recipient_count, replayed=True
+                )
+        content = _content_build(
+            spec, actor=actor, producer=producer, idempotency_key=key, fingerprint=fingerprint, recipient_count=0
+        )
+        try:
+            with transaction.atomic():
+                content.save(force_insert=True)
+        except IntegrityError:
+            existing = Content.objects.get(producer=producer, idempotency_key=key)
+            if existing.fingerprint != fingerprint:
+                raise IdempotencyConflict("This idempotency key was already used for a different send.")
+            return SendResult(
+                id=existing.uuid, content=existing, recipient_count=existing.recipient_count, replayed=True
+            )
+        from .tasks import notification_broadcast_fan_out
+
+        content_id = content.pk
+        transaction.on_commit(lambda: notification_broadcast_fan_out.delay(content_id, audience))
+    return SendResult(id=content.uuid, content=content, recipient_count=0)
+
+
+def notification_broadcast_batch(*, content_id: int, audience: str, batch_size: int = BATCH_SIZE) -> int:
+    """Write the next batch of an audience broadcast; returns how many rows (0: done). Safe to run twice.
+
+    Batches go in user id order and resume after the highest recipient already written, under a row lock on the
+    content: a duplicate task waits, then continues where the other stopped, never writing a user twice.
+    """
+    with transaction.atomic():
+        content = Content.objects.select_for_update().select_related("category").filter(pk=content_id).first()
+        if content is None:
+            return 0
+        try:
+            users = audience_users(audience)
+        except ValidationError:
+            return 0  # the group was deleted meanwhile
+        done = Notification.objects.filter(content_id=content_id).aggregate(last=Max("recipient_id"))["last"]
+        if done is not None:
+            users = users.filter(pk__gt=done)
+        ids = list(users.order_by("pk").values_list("pk", flat=True).distinct()[:batch_size])
+        if not ids:
+            return 0
+        (rows,) = _fan_out([(content, ids)])
+        _after_insert(content, rows)
+        Content.objects.filter(pk=content_id).update(recipient_count=F("recipient_count") + len(ids))
+    return len(ids)

@@ -2,3 +2,69 @@
 
 Never pass notification content through the broker (privacy: task arguments end up in logs and Redis).
 """
+
+import time
+
+from celery import shared_task
+
+from .delivery import machine, retention
+
+# A fan-out task hands the rest to a fresh task after this long, to stay far below the worker time limit.
+BROADCAST_TASK_BUDGET_S = 30.0
+
+
+@shared_task(name="notifications.broadcast_fan_out", acks_late=True)
+def notification_broadcast_fan_out(content_id: int, audience: str) -> int:
+    """Write an audience broadcast's rows batch by batch (each batch its own transaction and publish)."""
+    from . import services
+
+    started = time.monotonic()
+    total = 0
+    while True:
+        written = services.notification_broadcast_batch(content_id=content_id, audience=audience)
+        total += written
+        if written == 0:
+            return total
+        if time.monotonic() - started > BROADCAST_TASK_BUDGET_S:
+            notification_broadcast_fan_out.delay(content_id, audience)
+            return total
+
+
+@shared_task(name="notifications.tasks.idempotency_purge")
+def idempotency_purge() -> int:
+    """Periodic: drop API idempotency records older than 24 h."""
+    from .api.idempotency import idempotency_purge as purge
+
+    return purge()
+
+
+
+@shared_task(name="notifications.tasks.delivery_send")
+def delivery_send(delivery_ids: list[int]) -> dict[str, int]:
+    """Send these deliveries. Ids only; the state machine claims them, so a second run of the same message is a
+    no-op (at-least-once broker, at-most-one-extra send)."""
+    return machine.deliveries_send(delivery_ids=delivery_ids)
+
+
+@shared_task(name="notifications.tasks.deliveries_dispatch_content")
+def deliveries_dispatch_content(content_id: int) -> int:
+    """Right after a send committed: hand its immediately-due deliveries to workers."""
+    return machine.deliveries_dispatch_content(content_id=content_id)
+
+
+@shared_task(name="notifications.tasks.deliveries_dispatch_due")
+def deliveries_dispatch_due() -> int:
+    """Beat: due deliveries (escalations, deferrals, digests, retries, lost messages) go to workers."""
+    return machine.deliveries_dispatch_due()
+
+
+@shared_task(name="notifications.tasks.deliveries_sweep_stuck")
+def deliveries_sweep_stuck() -> int:
+    """Beat: rows left `sending` by a dead worker go back to the queue."""
+    return machine.deliveries_sweep_stuck()
+
+
+@shared_task(name="notifications.tasks.retention_purge")
+def retention_purge() -> int:
+    """Daily: notifications older than the retention period, with their deliveries."""
+    return retention.notifications_purge()

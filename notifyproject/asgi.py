@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from notifications.delivery.scheduler import scheduler_start  # noqa: E402
 from notifications.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -22,3 +23,6 @@ application = ProtocolTypeRouter(
         "websocket": websocket_application,
     }
 )
+
+# Embedded mode only (no REDIS_URL): delayed and periodic delivery work runs in this process.
+scheduler_start()

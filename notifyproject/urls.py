@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from notifications import health
 from notifications import views as notification_views
+from notifications.delivery.unsubscribe import unsubscribe_view
 
 urlpatterns = [
     path("", notification_views.home, name="home"),
@@ -11,6 +13,12 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("preferences/", include("preferences.urls")),
     path("sw.js", notification_views.service_worker, name="service_worker"),
+    path("unsubscribe/<str:token>/", unsubscribe_view, name="unsubscribe"),
     path("api/v1/", include("notifications.api.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
 ]
+
+handler404 = "notifications.api.errors.page_not_found"
+handler500 = "notifications.api.errors.server_error"

@@ -1,9 +1,10 @@
 """Reads of preferences. A missing Preference row means the category's default channels."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
 from notifications.models import Category, ChannelKind
 
@@ -11,6 +12,28 @@ from .models import Preference, UserSettings
 
 # Mandatory categories cannot be switched off on these channels.
 MANDATORY_CHANNELS = (ChannelKind.IN_APP, ChannelKind.EMAIL)
+
+
+def channel_enabled(*, category: Category, channel: str, explicit: bool | None) -> bool:
+    """The one rule: an explicit choice wins over the category default, except that mandatory stays on."""
+    if category.mandatory and channel in MANDATORY_CHANNELS:
+        return True
+    return explicit if explicit is not None else channel in category.default_channels
+
+
+def preferences_explicit_bulk(
+    *, user_ids: Iterable[int] | QuerySet[Any], category_ids: Iterable[int]
+) -> dict[tuple[int, int, str], bool]:
+    """(user, category, channel) -> enabled for many users at once: one query (user_ids may be a subquery)."""
+    rows = Preference.objects.filter(user_id__in=user_ids, category_id__in=list(category_ids)).values_list(
+        "user_id", "category_id", "channel", "enabled"
+    )
+    return {(u, c, ch): enabled for u, c, ch, enabled in rows}
+
+
+def user_settings_bulk(*, user_ids: Iterable[int] | QuerySet[Any]) -> dict[int, UserSettings]:
+    """user id -> settings for many users at once (one query); users without a row are simply missing."""
+    return {s.user_id: s for s in UserSettings.objects.filter(user_id__in=user_ids)}
 
 
 def user_settings_get(*, user: AbstractBaseUser) -> UserSettings:
@@ -21,7 +44,9 @@ def user_settings_get(*, user: AbstractBaseUser) -> UserSettings:
         return UserSettings(user=user)
 
 
-def channel_matrix(*, user: AbstractBaseUser, categories: Sequence[Category] | None = None) -> dict[str, dict[str, bool]]:
+def channel_matrix(
+    *, user: AbstractBaseUser, categories: Sequence[Category] | None = None
+) -> dict[str, dict[str, bool]]:
     """category slug -> channel -> enabled, defaults and mandatory rules applied."""
     if categories is None:
         categories = list(Category.objects.order_by("slug"))
@@ -35,10 +60,9 @@ def channel_matrix(*, user: AbstractBaseUser, categories: Sequence[Category] | N
     for category in categories:
         row = {}
         for channel in ChannelKind.values:
-            enabled = explicit.get((category.pk, channel), channel in category.default_channels)
-            if category.mandatory and channel in MANDATORY_CHANNELS:
-                enabled = True
-            row[channel] = enabled
+            row[channel] = channel_enabled(
+                category=category, channel=channel, explicit=explicit.get((category.pk, channel))
+            )
         matrix[category.slug] = row
     return matrix
 

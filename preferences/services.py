@@ -30,10 +30,8 @@ def _parse_time(value: Any) -> time | None:
     if isinstance(value, time):
         return value
     if isinstance(value, str) and len(value) == 5 and value[2] == ":":
-        try:
-            return time(int(value[:2]), int(value[3:]))
-        except ValueError:
-            return None
+        if value[:2].isdigit() and value[3:].isdigit():
+            return time(int(value[:2]), int(value[3:]))  # ValueError when out of range: a 400, never a silent null
     raise ValueError
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures. Service-backed fixtures skip on a laptop but fail in CI (REQUIRE_SERVICES=1)."""
 
+import importlib
 import os
 
 import pytest
@@ -18,9 +19,25 @@ def service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _categories_after_flush(request):
+    """Transactional tests flush every table at teardown, the seeded categories too: put them back first."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    seed = importlib.import_module("notifications.migrations.0002_seed_categories").seed
+    seed(apps, None)
+
+
 @pytest.fixture
-def postgres(db):
-    """Tests whose point only exists on PostgreSQL (row locks, concurrent transactions)."""
+def postgres():
+    """Tests whose point only exists on PostgreSQL (row locks, concurrent transactions). Ask for db access too."""
     if connection.vendor != "postgresql":
         service_missing("needs PostgreSQL (set DATABASE_URL)")
     return connection

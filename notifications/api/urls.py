@@ -1,3 +1,32 @@
-from django.urls import path  # noqa: F401
+"""The DRF API (contract.md, REST API), mounted at /api/v1/. One line per endpoint: easy to merge."""
 
-urlpatterns: list = []
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from . import devices, export, preferences, views
+from .tickets import WsTicketCreateView
+from .webpush import WebPushPublicKeyView
+
+router = SimpleRouter()
+router.register("devices/apns", devices.APNSDeviceViewSet, basename="device-apns")
+router.register("devices/fcm", devices.FCMDeviceViewSet, basename="device-fcm")
+router.register("devices/webpush", devices.WebPushDeviceViewSet, basename="device-webpush")
+
+urlpatterns = [
+    path("notifications/", views.NotificationListView.as_view(), name="api-notification-list"),
+    path("notifications/send/", views.NotificationSendView.as_view(), name="api-notification-send"),
+    path("notifications/send-bulk/", views.NotificationSendBulkView.as_view(), name="api-notification-send-bulk"),
+    path("notifications/mark-all-read/", views.NotificationMarkAllReadView.as_view(), name="api-notification-mark-all-read"),
+    path("notifications/mark-seen/", views.NotificationMarkSeenView.as_view(), name="api-notification-mark-seen"),
+    path("notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"),
+    path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
+    path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
+    path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),
+    path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
+    path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
+    path("me/export/", export.ExportView.as_view(), name="api-me-export"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "push_notifications",
     "channels",
     "notifications",
@@ -93,21 +94,29 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Namespaces channel-layer keys and pub/sub channels, so several deployments (or test runs) can share one Redis.
 REDIS_PREFIX = env.str("REDIS_PREFIX", default="notify")
 
+# redis-py's default pool (100) fails with "Too many connections" when a few hundred sockets connect at once.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
+
 if REDIS_URL:
+    # channels-redis' pub/sub layer (the fast one), telling consumers when it reconnected (notifications/realtime.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
+            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "prefix": REDIS_PREFIX,
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 # --- Celery ----------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-# Embedded mode: no broker, tasks run in the calling process (see docs/operations.md for delayed work).
+# Embedded mode: no broker, tasks run in the calling process; delayed and periodic work is run by the embedded
+# scheduler thread of the web process (notifications/delivery/scheduler.py, EMBEDDED_SCHEDULER).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 # At-least-once: a task is acknowledged after it ran, and re-delivered if the worker dies mid-task.
@@ -116,9 +125,58 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Above the longest task (time limit 120 s), else a slow task would be handed to a second worker.
+    "visibility_timeout": 600,
+    # Several deployments (or test runs) can share one Redis.
+    "global_keyprefix": f"{REDIS_PREFIX}:",
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task running when the broker connection drops is cancelled: its message is redelivered (acks late) and the
+# delivery sweeper recovers any row it left in `sending`.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Publishing from a web request must not hang while the broker is down: the due-delivery scan catches up.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Delivery (email, APNs, FCM, Web Push): docs/delivery.md -------------------------------------------------------
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
+DELIVERY_RETRY_BASE = env.float("DELIVERY_RETRY_BASE", default=30.0)
+DELIVERY_RETRY_CAP = env.float("DELIVERY_RETRY_CAP", default=6 * 3600.0)
+# How often the dispatcher scans for due deliveries (beat, or the embedded scheduler).
+DELIVERY_DISPATCH_INTERVAL = env.float("DELIVERY_DISPATCH_INTERVAL", default=5.0)
+# A row handed to a task is not handed out again by the scan for this long (the task may still be queued).
+DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=60.0)
+# A row `sending` for longer than this lost its worker: the sweeper puts it back. Above the task time limit.
+DELIVERY_SENDING_TIMEOUT = env.float("DELIVERY_SENDING_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60.0)
+DELIVERY_SWEEP_INTERVAL = env.float("DELIVERY_SWEEP_INTERVAL", default=60.0)
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=50)
+# Local hour (user's time zone) of the daily digest email.
+DELIVERY_DIGEST_HOUR = env.int("DELIVERY_DIGEST_HOUR", default=8)
+DELIVERY_PUSH_TTL = env.int("DELIVERY_PUSH_TTL", default=24 * 3600)
+DELIVERY_PUSH_TIMEOUT = env.float("DELIVERY_PUSH_TIMEOUT", default=10.0)
+# Embedded mode: the web process runs the periodic tasks below in a thread (no Redis, no beat).
+EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=not REDIS_URL)
+
+DAY = 24 * 3600.0
+CELERY_BEAT_SCHEDULE = {
+    "deliveries-dispatch-due": {
+        "task": "notifications.tasks.deliveries_dispatch_due",
+        "schedule": DELIVERY_DISPATCH_INTERVAL,
+        "options": {"expires": max(DELIVERY_DISPATCH_INTERVAL, 1.0)},
+    },
+    "deliveries-sweep-stuck": {
+        "task": "notifications.tasks.deliveries_sweep_stuck",
+        "schedule": DELIVERY_SWEEP_INTERVAL,
+        "options": {"expires": DELIVERY_SWEEP_INTERVAL},
+    },
+    "notifications-retention-purge": {"task": "notifications.tasks.retention_purge", "schedule": DAY},
+    "idempotency-purge": {"task": "notifications.tasks.idempotency_purge", "schedule": DAY},
+}
 
 # --- Auth, i18n, static ------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -159,25 +217,56 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson: malformed JSON (lone surrogates, deep nesting) is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notifications API",
     "DESCRIPTION": "Send notifications, read the inbox, manage preferences and devices.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc served from this process (drf-spectacular-sidecar): nothing loads from the internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"PriorityEnum": "notifications.models.Priority"},
 }
+# Per-sender limit on the send endpoints ("<n>/<s|m|h|d>", e.g. "6000/m"; "off" disables). 429 + Retry-After.
+NOTIFICATIONS_SEND_RATE = env.str("NOTIFICATIONS_SEND_RATE", default="500/s")
+# GET /metrics: staff session, or `Authorization: Bearer <METRICS_TOKEN>` (empty: staff only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Notifications -----------------------------------------------------------------------------------------------
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
 
-# --- Push (django-push-notifications) ----------------------------------------------------------------------------
+# --- WebSocket (docs/protocol.md) ----------------------------------------------------------------------------------
+WS_TICKET_TTL = 60  # seconds; single use
+WS_MAX_FRAME_BYTES = 64 * 1024  # larger client frames close with 1009 (daphne: --websocket-max-message-size)
+WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)  # client frames per socket, sustained
+WS_RATE_BURST = env.int("WS_RATE_BURST", default=60)
+WS_REPLAY_PAGE = 200
+
+# --- Push (django-push-notifications models; sending and error handling in notifications/delivery/) ----------------
 PUSH_NOTIFICATIONS_SETTINGS = {
     "CONFIG": "push_notifications.conf.AppConfig",
     "APPLICATIONS": {},
     "UNIQUE_REG_ID": True,
     "USER_MODEL": "auth.User",
 }
+# APNs token auth; all four set = APNs on.
+APNS_KEY_PATH = env.str("APNS_KEY_PATH", default="")
+APNS_KEY_ID = env.str("APNS_KEY_ID", default="")
+APNS_TEAM_ID = env.str("APNS_TEAM_ID", default="")
+APNS_TOPIC = env.str("APNS_TOPIC", default="")
+APNS_USE_SANDBOX = env.bool("APNS_USE_SANDBOX", default=DEBUG)
+# Path of a Firebase service-account JSON file; set = FCM on.
+FCM_CREDENTIALS = env.str("FCM_CREDENTIALS", default="")
+# Web Push (VAPID). Unset: a key pair is generated on first use and kept in VAPID_KEY_FILE (git-ignored).
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:notifications@localhost")
+VAPID_KEY_FILE = env.str("VAPID_KEY_FILE", default=str(BASE_DIR / ".var" / "vapid.json"))
 
 # --- Logging: never log notification content (privacy) ------------------------------------------------------------
 LOGGING = {

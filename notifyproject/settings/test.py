@@ -17,3 +17,5 @@ REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_PROXY_SSL_HEADER = None
+# Live servers started by tests do not run the embedded delivery scheduler unless a test asks for it.
+EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=False)

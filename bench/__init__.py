@@ -1,0 +1,1 @@
+"""The benchmark suite: `python -m bench [scenario ...]` (see bench/README.md). Not part of the test suite."""

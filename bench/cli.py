@@ -1,0 +1,108 @@
+"""`python -m bench [scenario ...]`: run scenarios, print tables, write JSON and docs/performance.md."""
+
+import argparse
+import importlib
+import resource
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+
+from bench import env, report
+from bench.core import Context, Result
+
+# name -> (module, one line). Order = the order of a full run.
+SCENARIOS = {
+    "s4": ("bench.scenarios.s4_peer", "one send to 1,000 recipients, ours vs django-notifications-hq"),
+    "s3": ("bench.scenarios.s3_fanout", "one send to 10,000 recipients: rows committed"),
+    "s7": ("bench.scenarios.s7_inbox", "unread count and first inbox page with 10 M rows"),
+}
+
+
+def _raise_fd_limit() -> None:
+    """Many sockets per process (S6): lift the soft limit to the hard one; children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _services_check(config: env.Config) -> None:
+    try:
+        with env.pg_connect(config) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        sys.exit(f"bench: PostgreSQL not reachable at BENCH_PG={config.pg}: {exc}")
+    try:
+        import redis
+
+        redis.Redis.from_url(config.redis_url).ping()
+    except Exception as exc:
+        sys.exit(f"bench: Redis not reachable at BENCH_REDIS_URL={config.redis_url}: {exc}")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller data (about 5 minutes)")
+    parser.add_argument("--reps", type=int, help="repetitions per scenario (default 5, quick 3)")
+    parser.add_argument("--rows", type=int, help="S7 table size (default 10,000,000, quick 1,000,000)")
+    parser.add_argument(
+        "--docs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rewrite the tables in docs/performance.md (default: on, off with --quick)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    if args.list:
+        for name, (_module, line) in SCENARIOS.items():
+            print(f"{name}  {line}")
+        return
+    names = [n.lower() for n in args.scenarios] or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        sys.exit(f"bench: unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    write_docs = (not args.quick) if args.docs is None else args.docs
+
+    _raise_fd_limit()
+    config = env.Config()
+    _services_check(config)
+    reps = args.reps or (3 if args.quick else 5)
+    options = {"rows": args.rows}
+    ctx = Context(config=config, quick=args.quick, reps=reps, options=options)
+    run = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:] if argv is None else argv,
+        "quick": args.quick,
+        "reps": reps,
+        "machine": env.machine(config),
+        "results": [],
+        "failures": {},
+    }
+    results: list[Result] = []
+    for name in names:
+        module_name, line = SCENARIOS[name]
+        print(f"\n== {name.upper()}: {line}", flush=True)
+        started = time.monotonic()
+        try:
+            result = importlib.import_module(module_name).run(ctx)
+        except Exception:
+            run["failures"][name] = traceback.format_exc()
+            print(f"!! {name} failed:\n{run['failures'][name]}", flush=True)
+            continue
+        result.seconds = time.monotonic() - started
+        results.append(result)
+        run["results"].append(result.to_json())
+        report.print_result(result)
+
+    path = report.write_json(run)
+    print(f"\nresults: {path.relative_to(env.ROOT)}")
+    if write_docs and results:
+        report.docs_update(run, results)
+        print(f"tables: {report.DOC.relative_to(env.ROOT)}")
+    if run["failures"]:
+        sys.exit(1)

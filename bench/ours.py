@@ -1,0 +1,90 @@
+"""Our measuring process: the project's own services and selectors, production settings, a bench database."""
+
+import time
+from typing import Any
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from bench.core import percentile  # noqa: E402
+from bench.users import actor_ensure, users_ensure  # noqa: E402
+from bench.worker import serve  # noqa: E402
+from notifications import selectors  # noqa: E402
+from notifications.services import notify  # noqa: E402
+
+User = get_user_model()
+
+
+def send(recipient_ids: list[int], title: str = "bench", mark_commit: bool = False) -> dict[str, float]:
+    """One notify() to the recipients. With mark_commit also the moment the rows were committed (the send then runs
+    as a savepoint of an outer transaction whose first on_commit callback marks the time, before the publish)."""
+    actor = actor_ensure()
+    marks: dict[str, float] = {}
+    start = time.perf_counter()
+    if mark_commit:
+        with transaction.atomic():
+            transaction.on_commit(lambda: marks.setdefault("commit", time.perf_counter()))
+            result = notify(recipients=recipient_ids, category="comment", title=title, actor=actor)
+    else:
+        result = notify(recipients=recipient_ids, category="comment", title=title, actor=actor)
+    end = time.perf_counter()
+    out = {"seconds": end - start, "rows": result.recipient_count}
+    if "commit" in marks:
+        out["commit_seconds"] = marks["commit"] - start
+    return out
+
+
+def _inbox_queries(user: Any, page_size: int) -> dict[str, Any]:
+    return {
+        "unread_count": lambda: selectors.notification_unread_count(user=user),
+        "unread_by_category": lambda: selectors.notification_unread_by_category(user=user),
+        "inbox_first_page": lambda: list(selectors.notification_list(user=user)[:page_size]),
+    }
+
+
+def inbox_measure(user_ids: list[int], iterations: int, page_size: int = 50) -> dict[str, Any]:
+    """Latency in ms of each selector, per user, through the ORM (a warm connection, as in a web process)."""
+    users = list(User.objects.filter(pk__in=user_ids).order_by("pk"))
+    timings: dict[str, list[float]] = {}
+    answers: dict[str, dict[str, Any]] = {}
+    for user in users:
+        for name, query in _inbox_queries(user, page_size).items():
+            query()  # warm
+            samples = timings.setdefault(name, [])
+            for _ in range(iterations):
+                t0 = time.perf_counter()
+                value = query()
+                samples.append((time.perf_counter() - t0) * 1000)
+            answers.setdefault(name, {})[str(user.pk)] = value if not isinstance(value, list) else len(value)
+    return {
+        "p50": {name: percentile(s, 50) for name, s in timings.items()},
+        "p99": {name: percentile(s, 99) for name, s in timings.items()},
+        "max": {name: max(s) for name, s in timings.items()},
+        "samples": {name: len(s) for name, s in timings.items()},
+        "answers": answers,
+    }
+
+
+def inbox_explain(user_id: int, page_size: int = 50) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of every SQL statement each selector runs, as the ORM sends it."""
+    user = User.objects.get(pk=user_id)
+    plans: dict[str, list[str]] = {}
+    for name, query in _inbox_queries(user, page_size).items():
+        with CaptureQueriesContext(connection) as captured:
+            query()
+        lines: list[str] = []
+        with connection.cursor() as cursor:
+            for q in captured.captured_queries:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + q["sql"])
+                lines += [row[0] for row in cursor.fetchall()]
+                lines.append("")
+        plans[name] = lines
+    return plans
+
+
+serve({"users_ensure": users_ensure, "send": send, "inbox_measure": inbox_measure, "inbox_explain": inbox_explain})

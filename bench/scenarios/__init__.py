@@ -1,0 +1,1 @@
+"""One module per scenario of targets.md; each exposes `run(ctx) -> Result`."""

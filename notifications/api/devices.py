@@ -1,0 +1,131 @@
+"""Device registration: django-push-notifications' authorized (owner-filtered) viewsets, hardened.
+
+What changes against the library's viewsets:
+- a token registered again by another user moves to that user (shared phones): one row per token, never two;
+- the serializers expose explicit fields (the FCM serializer's writable `id` is gone: no mass assignment);
+- a bad device_id is a 400 (the library raises TypeError on non-string input: a 500);
+- a concurrent duplicate registration answers 409, not an IntegrityError.
+"""
+
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from push_notifications.api import rest_framework as push_api
+from push_notifications.fields import UNSIGNED_64BIT_INT_MAX_VALUE
+from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .views import E400, E401, E403, E404, E409_DEVICE
+
+DEVICE_FIELDS = ("id", "name", "application_id", "registration_id", "active", "date_created")
+
+
+class DeviceIdField(serializers.IntegerField):
+    """ANDROID_ID as a hex string ("0x1f") or an integer; unsigned 64 bit."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str):
+            try:
+                data = int(data, 16)
+            except ValueError:
+                self.fail("invalid")
+        elif isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        # SQLite stores it as a signed 64 bit integer; PostgreSQL gets the library's signed cast.
+        limit = UNSIGNED_64BIT_INT_MAX_VALUE if connection.vendor == "postgresql" else 2**63 - 1
+        if not 0 <= value <= limit:
+            raise serializers.ValidationError("Device ID is out of range.")
+        return value
+
+
+class APNSDeviceSerializer(push_api.APNSDeviceSerializer):
+    class Meta(push_api.APNSDeviceSerializer.Meta):
+        fields = (*DEVICE_FIELDS, "device_id")
+        read_only_fields = ("id", "date_created")
+        extra_kwargs = {"active": {"default": True}}
+
+
+class FCMDeviceSerializer(push_api.GCMDeviceSerializer):
+    device_id = DeviceIdField(required=False, allow_null=True, help_text="ANDROID_ID, hex string (e.g. 0x01).")
+
+    class Meta(push_api.GCMDeviceSerializer.Meta):
+        fields = (*DEVICE_FIELDS, "device_id")
+        read_only_fields = ("id", "date_created")
+        extra_kwargs = {"active": {"default": True}}
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if data.get("device_id") is not None and not isinstance(data["device_id"], str):
+            data["device_id"] = hex(data["device_id"])
+        return data
+
+
+class WebPushDeviceSerializer(push_api.WebPushDeviceSerializer):
+    class Meta(push_api.WebPushDeviceSerializer.Meta):
+        fields = (*DEVICE_FIELDS, "p256dh", "auth", "browser")
+        read_only_fields = ("id", "date_created")
+        extra_kwargs = {"active": {"default": True}}
+
+
+class DeviceRegisterMixin:
+    """POST registers the token for the caller; the same token from another user moves to the caller."""
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        model = self.queryset.model  # type: ignore[attr-defined]
+        token = request.data.get("registration_id") if isinstance(request.data, dict) else None
+        try:
+            with transaction.atomic():
+                instance = (
+                    model.objects.select_for_update().filter(registration_id=token).first()
+                    if isinstance(token, str) and token
+                    else None
+                )
+                serializer = self.get_serializer(instance, data=request.data)  # type: ignore[attr-defined]
+                serializer.is_valid(raise_exception=True)
+                serializer.save(user=request.user)
+        except IntegrityError:
+            return Response(
+                {"detail": "This device is being registered concurrently; retry."}, status=status.HTTP_409_CONFLICT
+            )
+        return Response(serializer.data, status=status.HTTP_200_OK if instance else status.HTTP_201_CREATED)
+
+
+def _device_schema(tag: str, serializer: type[serializers.Serializer]) -> Any:
+    write = {400: E400, 401: E401, 403: E403}
+    return extend_schema_view(
+        list=extend_schema(tags=[tag], responses={200: serializer(many=True), 401: E401}),
+        create=extend_schema(
+            tags=[tag],
+            description="Register a device of the caller. The same token registered by another user moves to the "
+            "caller (200); a new token: 201.",
+            responses={200: serializer, 201: serializer, **write, 409: E409_DEVICE},
+        ),
+        retrieve=extend_schema(tags=[tag], responses={200: serializer, 401: E401, 404: E404}),
+        update=extend_schema(tags=[tag], responses={200: serializer, **write, 404: E404}),
+        partial_update=extend_schema(tags=[tag], responses={200: serializer, **write, 404: E404}),
+        destroy=extend_schema(
+            tags=[tag], responses={204: OpenApiResponse(description="Deleted."), 401: E401, 403: E403, 404: E404}
+        ),
+    )
+
+
+@_device_schema("devices", APNSDeviceSerializer)
+class APNSDeviceViewSet(DeviceRegisterMixin, push_api.APNSDeviceAuthorizedViewSet):
+    queryset = APNSDevice.objects.all()
+    serializer_class = APNSDeviceSerializer
+
+
+@_device_schema("devices", FCMDeviceSerializer)
+class FCMDeviceViewSet(DeviceRegisterMixin, push_api.GCMDeviceAuthorizedViewSet):
+    queryset = GCMDevice.objects.all()
+    serializer_class = FCMDeviceSerializer
+
+
+@_device_schema("devices", WebPushDeviceSerializer)
+class WebPushDeviceViewSet(DeviceRegisterMixin, push_api.WebPushDeviceAuthorizedViewSet):
+    queryset = WebPushDevice.objects.all()
+    serializer_class = WebPushDeviceSerializer

@@ -1,0 +1,61 @@
+"""GET /api/v1/me/export/: everything the service keeps about the caller (data portability), tokens masked."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from preferences.selectors import preferences_get
+
+from .. import selectors
+from ..payloads import notification_payload
+from . import serializers as s
+from .views import E401
+
+EXPORT_CHUNK = 2000
+
+
+def token_mask(token: str | None) -> str:
+    """Enough to recognise a device, not enough to push to it."""
+    token = token or ""
+    return "…" + token[-4:] if len(token) > 8 else "…"
+
+
+def _devices(model: Any, user: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": d.pk,
+            "name": d.name,
+            "registration_id": token_mask(d.registration_id),
+            "active": d.active,
+            "date_created": d.date_created.isoformat() if d.date_created else None,
+        }
+        for d in model.objects.filter(user=user).order_by("pk")
+    ]
+
+
+class ExportView(APIView):
+    @extend_schema(
+        operation_id="me_export",
+        summary="Export the caller's notifications, preferences and devices",
+        tags=["me"],
+        responses={200: s.ExportSerializer, 401: E401},
+    )
+    def get(self, request: Request) -> Response:
+        user = request.user
+        notifications = selectors.notification_list(user=user, status=selectors.Status.ALL).order_by("seq")
+        return Response(
+            {
+                "user": {"id": user.pk, "username": user.get_username(), "email": getattr(user, "email", "") or ""},
+                "notifications": [notification_payload(n) for n in notifications.iterator(chunk_size=EXPORT_CHUNK)],
+                "preferences": preferences_get(user=user),
+                "devices": {
+                    "apns": _devices(APNSDevice, user),
+                    "fcm": _devices(GCMDevice, user),
+                    "webpush": _devices(WebPushDevice, user),
+                },
+            }
+        )

@@ -1,0 +1,289 @@
+"""Request and response shapes of the API, with explicit fields (they are also the OpenAPI schema).
+
+Types and sizes are checked here; the rules of a send (category exists, safe URLs, actions, data size) stay in
+notifications.validation, shared with the Python API, so both reject exactly the same input.
+"""
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from ..models import Priority
+from ..selectors import Status
+from ..validation import (
+    ACTION_LABEL_MAX,
+    ACTION_STYLES,
+    ACTIONS_MAX,
+    BODY_MAX,
+    GROUP_KEY_MAX,
+    TITLE_MAX,
+    URL_MAX,
+)
+
+SEQ_MAX = 2**63 - 1
+ID_MAX = 2**63 - 1
+RECIPIENTS_MAX = 100_000
+BULK_MAX = 1000
+NOTIFICATION_IDS_MAX = 1000
+USERNAME_MAX = get_user_model()._meta.get_field("username").max_length or 150
+
+
+# --- Send ---------------------------------------------------------------------------------------------------------
+
+
+class ActionSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=ACTION_LABEL_MAX)
+    url = serializers.CharField(max_length=URL_MAX, help_text="http(s) URL or a relative path.")
+    style = serializers.ChoiceField(choices=ACTION_STYLES, required=False, default="secondary")
+
+
+class SendContentSerializer(serializers.Serializer):
+    """What is sent (everything but the recipients)."""
+
+    category = serializers.SlugField(max_length=50, help_text="An existing category slug (GET /api/v1/categories/).")
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, required=False, allow_null=True, help_text="Default: the category's priority."
+    )
+    title = serializers.CharField(max_length=TITLE_MAX, help_text="Plain text.")
+    body = serializers.CharField(max_length=BODY_MAX, required=False, allow_blank=True, help_text="Plain text.")
+    url = serializers.CharField(
+        max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL or a relative path."
+    )
+    image_url = serializers.CharField(max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL.")
+    actions = ActionSerializer(many=True, required=False, max_length=ACTIONS_MAX)
+    data = serializers.DictField(required=False, help_text="Any JSON object of at most 4 KB, returned as is.")
+    group_key = serializers.CharField(
+        max_length=GROUP_KEY_MAX, required=False, allow_blank=True, help_text="Aggregation / collapse key."
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class SendSerializer(SendContentSerializer):
+    """Exactly one of recipients, recipient_usernames, audience."""
+
+    recipients = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        min_length=1,
+        max_length=RECIPIENTS_MAX,
+        help_text="User ids.",
+    )
+    recipient_usernames = serializers.ListField(
+        child=serializers.CharField(max_length=USERNAME_MAX),
+        required=False,
+        min_length=1,
+        max_length=RECIPIENTS_MAX,
+    )
+    audience = serializers.RegexField(
+        r"^(all|group:.+)$",
+        max_length=200,
+        required=False,
+        help_text='"all" or "group:<name>"; needs notifications.broadcast_notification; answered 202.',
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        given = [name for name in ("recipients", "recipient_usernames", "audience") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"recipients": ["Give exactly one of recipients, recipient_usernames or audience."]}
+            )
+        return attrs
+
+
+class BulkItemSerializer(SendContentSerializer):
+    recipients = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        required=False,
+        min_length=1,
+        max_length=RECIPIENTS_MAX,
+        help_text="User ids.",
+    )
+    recipient_usernames = serializers.ListField(
+        child=serializers.CharField(max_length=USERNAME_MAX), required=False, min_length=1, max_length=RECIPIENTS_MAX
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if ("recipients" in attrs) == ("recipient_usernames" in attrs):
+            raise serializers.ValidationError(
+                {"recipients": ["Give exactly one of recipients or recipient_usernames."]}
+            )
+        return attrs
+
+
+class SendBulkSerializer(serializers.Serializer):
+    notifications = BulkItemSerializer(many=True, min_length=1, max_length=BULK_MAX, allow_empty=False)
+
+
+class SendResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The send's id.")
+    recipient_count = serializers.IntegerField()
+    notification_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, help_text="Omitted above 1000 recipients."
+    )
+
+
+class SendQueuedSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The send's id.")
+    status = serializers.ChoiceField(choices=["queued"])
+
+
+class SendBulkResultSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.UUIDField(), help_text="One send id per item, in order.")
+
+
+# --- Inbox --------------------------------------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.Serializer):
+    """The notification object every client sees (REST and WebSocket). Rendered by payloads.notification_payload."""
+
+    id = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    category = serializers.CharField()
+    category_label = serializers.CharField()
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    title = serializers.CharField()
+    body = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+    image_url = serializers.CharField(allow_blank=True)
+    actions = ActionSerializer(many=True)
+    data = serializers.DictField()
+    group_key = serializers.CharField(allow_blank=True)
+    actor = serializers.IntegerField(allow_null=True, help_text="User id of who caused it, if any.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    seen_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    archived_at = serializers.DateTimeField(allow_null=True)
+    is_read = serializers.BooleanField()
+
+
+class NotificationListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=Status.CHOICES, required=False, help_text="Default: everything but archived."
+    )
+    category = serializers.ListField(child=serializers.SlugField(max_length=50), required=False)
+    priority = serializers.ListField(child=serializers.ChoiceField(choices=Priority.choices), required=False)
+    since = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
+    before = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601).")
+    after_seq = serializers.IntegerField(
+        min_value=0, max_value=SEQ_MAX, required=False, help_text="Only seq > n, oldest first (replay)."
+    )
+    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False, help_text="Default 25.")
+    cursor = serializers.CharField(required=False, max_length=200, help_text="From `next` / `previous`.")
+
+
+class NotificationPatchSerializer(serializers.Serializer):
+    """Only these two keys; any other key is a 400 and nothing is written."""
+
+    read = serializers.BooleanField(required=False)
+    archived = serializers.BooleanField(required=False)
+
+    def to_internal_value(self, data: object) -> dict:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(key): ["This field cannot be changed; only read and archived can."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class MarkAllReadSerializer(serializers.Serializer):
+    up_to_seq = serializers.IntegerField(min_value=0, max_value=SEQ_MAX, required=False, allow_null=True)
+    category = serializers.SlugField(max_length=50, required=False, allow_null=True)
+
+
+class MarkSeenSerializer(serializers.Serializer):
+    up_to_seq = serializers.IntegerField(min_value=0, max_value=SEQ_MAX)
+
+
+class UpdatedSerializer(serializers.Serializer):
+    updated = serializers.IntegerField()
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    by_category = serializers.DictField(child=serializers.IntegerField(), help_text="category slug -> unread")
+
+
+# --- Categories, preferences, export -----------------------------------------------------------------------------
+
+
+class CategorySerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    label = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    default_channels = serializers.ListField(child=serializers.ChoiceField(choices=["in_app", "email", "push"]))
+    default_priority = serializers.ChoiceField(choices=Priority.choices)
+    mandatory = serializers.BooleanField()
+
+
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    start = serializers.RegexField(TIME_PATTERN, allow_null=True, help_text="HH:MM")
+    end = serializers.RegexField(TIME_PATTERN, allow_null=True, help_text="HH:MM")
+    timezone = serializers.CharField(help_text="IANA time zone name, e.g. Europe/Paris.")
+
+
+class QuietHoursPatchSerializer(QuietHoursSerializer):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        for field in self.fields.values():
+            field.required = False
+
+
+CHANNELS_HELP = "category slug -> channel (in_app, email, push) -> enabled"
+
+
+class PreferencesSerializer(serializers.Serializer):
+    channels = serializers.DictField(child=serializers.DictField(child=serializers.BooleanField()), help_text=CHANNELS_HELP)
+    quiet_hours = QuietHoursSerializer()
+    email_digest = serializers.ChoiceField(choices=["off", "hourly", "daily"])
+    muted_until = serializers.DateTimeField(allow_null=True, help_text="Do not disturb until (urgent still comes).")
+    email_content = serializers.BooleanField(help_text="Include content in emails (private categories never do).")
+
+
+class PreferencesPatchSerializer(serializers.Serializer):
+    """Any subset of the preferences document. Validated by preferences.services (all or nothing)."""
+
+    channels = serializers.DictField(
+        child=serializers.DictField(child=serializers.BooleanField()), required=False, help_text=CHANNELS_HELP
+    )
+    quiet_hours = QuietHoursPatchSerializer(required=False)
+    email_digest = serializers.ChoiceField(choices=["off", "hourly", "daily"], required=False)
+    muted_until = serializers.DateTimeField(required=False, allow_null=True)
+    email_content = serializers.BooleanField(required=False)
+
+
+class ExportDeviceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(allow_null=True)
+    registration_id = serializers.CharField(help_text="Masked: only the last 4 characters are shown.")
+    active = serializers.BooleanField()
+    date_created = serializers.DateTimeField(allow_null=True)
+
+
+class ExportDevicesSerializer(serializers.Serializer):
+    apns = ExportDeviceSerializer(many=True)
+    fcm = ExportDeviceSerializer(many=True)
+    webpush = ExportDeviceSerializer(many=True)
+
+
+class ExportUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.CharField(allow_blank=True)
+
+
+class ExportSerializer(serializers.Serializer):
+    user = ExportUserSerializer()
+    notifications = NotificationSerializer(many=True)
+    preferences = PreferencesSerializer()
+    devices = ExportDevicesSerializer()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

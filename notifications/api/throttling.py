@@ -1,0 +1,85 @@
+"""Per-sender rate limit for producers (setting NOTIFICATIONS_SEND_RATE, e.g. "6000/min"; empty = off).
+
+Fixed windows counted atomically: with REDIS_URL one pipelined INCR + EXPIRE shared by every web process; without it
+the local-memory cache (one process, the embedded default).
+"""
+
+import logging
+import math
+import time
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
+
+PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def rate_parse(rate: str) -> tuple[int, int] | None:
+    """"<n>/<period>" -> (n, seconds); period may carry a multiplier ("100/10s"). Empty or "off": no limit."""
+    rate = (rate or "").strip().lower()
+    if rate in ("", "off", "none"):
+        return None
+    count, _, period = rate.partition("/")
+    digits = "".join(ch for ch in period if ch.isdigit())
+    unit = period[len(digits) :]
+    if unit not in PERIODS or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"Bad rate {rate!r}: expected '<n>/<s|m|h|d>'.")
+    return int(count), PERIODS[unit] * (int(digits) if digits else 1)
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> "redis.Redis":
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def rate_hit(*, key: str, limit: int, window: int) -> tuple[bool, float]:
+    """Count one hit in the current window. Returns (allowed, seconds until the window ends)."""
+    now = time.time()
+    index = int(now // window)
+    wait = (index + 1) * window - now
+    full_key = f"{settings.REDIS_PREFIX}:throttle:{key}:{window}:{index}"
+    if settings.REDIS_URL:
+        pipe = _redis(settings.REDIS_URL).pipeline(transaction=True)
+        pipe.incr(full_key)
+        pipe.expire(full_key, window + 1)
+        count, _ = pipe.execute()
+    else:
+        cache.add(full_key, 0, timeout=window + 1)
+        try:
+            count = cache.incr(full_key)
+        except ValueError:  # expired between add and incr
+            cache.set(full_key, 1, timeout=window + 1)
+            count = 1
+    return int(count) <= limit, wait
+
+
+class SenderRateThrottle(BaseThrottle):
+    """One budget per sending user across all send endpoints; 429 with Retry-After when it is spent."""
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        parsed = rate_parse(getattr(settings, "NOTIFICATIONS_SEND_RATE", ""))
+        if parsed is None or not request.user or not request.user.is_authenticated:
+            return True
+        limit, window = parsed
+        try:
+            allowed, wait = rate_hit(key=f"send:{request.user.pk}", limit=limit, window=window)
+        except redis.RedisError:
+            # The limiter protects the database; losing it must not turn every send into a 500.
+            logger.warning("send throttle unavailable (Redis error); letting the request through")
+            return True
+        if not allowed:
+            self._wait = wait
+        return allowed
+
+    def wait(self) -> float | None:
+        return math.ceil(self._wait) if self._wait is not None else None

@@ -1,0 +1,27 @@
+"""`POST /api/v1/ws-tickets/`: a single-use ticket for `/ws/notifications/?ticket=...` (token clients)."""
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..tickets import ws_ticket_create
+
+
+class WsTicketCreateView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: inline_serializer(
+                "WsTicket", fields={"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()}
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        ticket = ws_ticket_create(user_id=int(request.user.pk))
+        return Response({"ticket": ticket, "expires_in": settings.WS_TICKET_TTL}, status=status.HTTP_201_CREATED)

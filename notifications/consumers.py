@@ -1,0 +1,265 @@
+"""`/ws/notifications/`: the WebSocket protocol of contract.md, translated to selectors and services.
+
+Authentication and the origin check happen before this consumer exists (routing.py). Group names come only from the
+authenticated user. Frames from the layer arrive pre-encoded (realtime.py) and are forwarded as they are.
+
+No gap between replay and live: the socket joins the user's group first, then reads the database. Layer messages
+are dispatched one at a time, so live frames that arrive during a replay wait in the layer's queue and are checked
+against the cursor afterwards. `seq` is per user and gap-free, so a live frame with a seq beyond cursor + 1 reveals
+lost frames, which are refilled from the database (as is everything after a layer reconnect).
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import orjson
+from channels.consumer import AsyncConsumer, get_handler_name
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from . import realtime, selectors, services
+from .payloads import notification_payload
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TOO_BIG = 1009
+CLOSE_RATE_LIMITED = 4429
+CLOSE_SESSION_ENDED = 4401
+MAX_IDS = 500
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _replay_page(user: AbstractBaseUser, after_seq: int, limit: int) -> list[tuple[int, str]]:
+    """(seq, encoded frame) of one replay page, encoded in the worker thread, not on the event loop."""
+    return [
+        (n.seq, realtime.notification_frame(notification_payload(n), replay=True))
+        for n in selectors.notification_replay(user=user, after_seq=after_seq, limit=limit)
+    ]
+
+
+def _refill_page(user: AbstractBaseUser, after_seq: int, limit: int) -> list[tuple[int, str]]:
+    return [
+        (n.seq, realtime.notification_frame(notification_payload(n), replay=False))
+        for n in selectors.notification_replay(user=user, after_seq=after_seq, limit=limit)
+    ]
+
+
+def _hello_state(user: AbstractBaseUser) -> tuple[int, int]:
+    return selectors.notification_unread_count(user=user), selectors.notification_last_seq(user=user)
+
+
+def _cursor_state(user: AbstractBaseUser) -> tuple[int, int | None]:
+    return selectors.notification_last_seq(user=user), selectors.notification_oldest_seq(user=user)
+
+
+def _ids_clean(value: Any) -> list[UUID]:
+    if not isinstance(value, list) or not value or len(value) > MAX_IDS:
+        raise FrameError("bad_ids", f"ids must be a list of 1 to {MAX_IDS} notification ids.")
+    ids = []
+    for item in value:
+        try:
+            if not isinstance(item, str) or len(item) > 36:
+                raise ValueError(item)
+            ids.append(UUID(item))
+        except ValueError:
+            raise FrameError("bad_ids", "ids must be notification ids (UUIDs).")
+    return ids
+
+
+class NotificationConsumer(AsyncConsumer):
+    user: AbstractBaseUser
+    group: str
+    base: int  # the client's own cursor: rows at or below it are its business (REST or resume)
+    cursor: int  # every row in (base, cursor] has been sent on this socket
+    closing = False
+    joined = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch awaits aclose_old_connections() (a thread-pool hop) before every message. Handlers
+        here touch the ORM only through database_sync_to_async, which closes old connections itself, so forwarding
+        a frame stays on the event loop."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def _send_text(self, text: str) -> None:
+        await self.send({"type": "websocket.send", "text": text})
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        await self._send_text(realtime.frame_encode(frame))
+
+    async def _close(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.send({"type": "websocket.close", "code": code})
+
+    # --- connection -------------------------------------------------------------------------------------------
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.user = self.scope["user"]
+        self.session = self.scope.get("ws_session_fingerprint")
+        self.group = realtime.user_group(self.user.pk)
+        self.tokens = float(settings.WS_RATE_BURST)
+        self.stamp = time.monotonic()
+        # Join before reading the database: whatever commits after the read arrives live.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined = True
+        await self.send({"type": "websocket.accept"})
+        unread, last_seq = await database_sync_to_async(_hello_state)(self.user)
+        self.base = self.cursor = last_seq
+        await self._send_frame(
+            {"type": "hello", "unread_count": unread, "last_seq": last_seq, "server_time": timezone.now().isoformat()}
+        )
+        realtime.embedded_watch_start()
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if getattr(self, "joined", False):
+            self.joined = False
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception:  # the layer may be down; its subscription dies with the channel anyway
+                logger.warning("group_discard failed for a closing socket")
+        raise StopConsumer()
+
+    # --- client -> server ---------------------------------------------------------------------------------------
+
+    def _rate_ok(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(settings.WS_RATE_BURST), self.tokens + (now - self.stamp) * settings.WS_RATE_PER_SECOND)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        if not self._rate_ok():
+            await self._send_frame({"type": "error", "code": "rate_limited", "message": "Too many frames."})
+            await self._close(CLOSE_RATE_LIMITED)
+            return
+        text = message.get("text")
+        raw = text.encode() if text is not None else (message.get("bytes") or b"")
+        if len(raw) > settings.WS_MAX_FRAME_BYTES:
+            await self._close(CLOSE_TOO_BIG)
+            return
+        try:
+            if text is None:
+                raise FrameError("bad_frame", "Frames must be text (JSON).")
+            try:
+                frame = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise FrameError("bad_json", "Frames must be one JSON object.")
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise FrameError("bad_frame", "Frames must be a JSON object with a string 'type'.")
+            handler = self.client_handlers.get(frame["type"])
+            if handler is None:
+                raise FrameError("unknown_type", "Unknown frame type.")
+            await handler(self, frame)
+        except FrameError as exc:
+            await self._send_frame({"type": "error", "code": exc.code, "message": exc.message})
+        except Exception:
+            logger.exception("websocket frame failed")
+            await self._send_frame({"type": "error", "code": "unavailable", "message": "Try again later."})
+
+    async def client_ping(self, frame: dict[str, Any]) -> None:
+        await self._send_frame({"type": "pong"})
+
+    async def client_resume(self, frame: dict[str, Any]) -> None:
+        after = frame.get("last_seq")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self._send_frame({"type": "resync_required", "reason": "invalid_cursor"})
+            return
+        last_seq, oldest = await database_sync_to_async(_cursor_state)(self.user)
+        if after > last_seq:
+            await self._send_frame({"type": "resync_required", "reason": "cursor_ahead"})
+            return
+        if after < last_seq and (oldest is None or after + 1 < oldest):
+            await self._send_frame({"type": "resync_required", "reason": "cursor_expired"})
+            return
+        self.base = self.cursor = after
+        count = await self._from_database(_replay_page)
+        await self._send_frame({"type": "replay_done", "last_seq": self.cursor, "count": count})
+
+    async def _from_database(self, page: Callable[[AbstractBaseUser, int, int], list[tuple[int, str]]]) -> int:
+        """Send every row after the cursor, oldest first, in pages; advance the cursor."""
+        size = settings.WS_REPLAY_PAGE
+        count = 0
+        while True:
+            rows = await database_sync_to_async(page)(self.user, self.cursor, size)
+            for seq, text in rows:
+                await self._send_text(text)
+                self.cursor = seq
+            count += len(rows)
+            if len(rows) < size or self.closing:
+                return count
+
+    async def client_mark_read(self, frame: dict[str, Any]) -> None:
+        ids = _ids_clean(frame.get("ids"))
+        await database_sync_to_async(services.notification_update_state)(user=self.user, ids=ids, read=True)
+
+    async def client_mark_unread(self, frame: dict[str, Any]) -> None:
+        ids = _ids_clean(frame.get("ids"))
+        await database_sync_to_async(services.notification_update_state)(user=self.user, ids=ids, read=False)
+
+    async def client_mark_all_read(self, frame: dict[str, Any]) -> None:
+        up_to = frame.get("up_to_seq")
+        if up_to is not None and (not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0):
+            raise FrameError("bad_request", "up_to_seq must be a non-negative integer.")
+        await database_sync_to_async(services.notification_mark_all_read)(user=self.user, up_to_seq=up_to)
+
+    client_handlers: dict[str, Callable[["NotificationConsumer", dict[str, Any]], Awaitable[None]]] = {
+        "ping": client_ping,
+        "resume": client_resume,
+        "mark_read": client_mark_read,
+        "mark_unread": client_mark_unread,
+        "mark_all_read": client_mark_all_read,
+    }
+
+    # --- layer -> client (realtime.py) -------------------------------------------------------------------------
+
+    async def notification_created(self, message: dict[str, Any]) -> None:
+        """The hot path: integer comparisons and one send, no thread hop."""
+        if self.closing:
+            return
+        seq = message["seq"]
+        if seq <= self.base:
+            # Committed while this socket was connecting: new to the client unless it resumes past it.
+            await self._send_text(message["text"])
+        elif seq == self.cursor + 1:
+            self.cursor = seq
+            await self._send_text(message["text"])
+        elif seq > self.cursor:
+            await self._from_database(_refill_page)
+            if seq > self.cursor:
+                self.cursor = seq
+                await self._send_text(message["text"])
+        # else: already sent on this socket (by a replay or a refill)
+
+    async def state_changed(self, message: dict[str, Any]) -> None:
+        if not self.closing:
+            for text in message["texts"]:
+                await self._send_text(text)
+
+    async def session_ended(self, message: dict[str, Any]) -> None:
+        if message["session"] is None or message["session"] == self.session:
+            await self._close(CLOSE_SESSION_ENDED)
+
+    async def layer_recovered(self, message: dict[str, Any]) -> None:
+        """Frames published while the layer was disconnected are gone: refill from the database."""
+        if not self.closing:
+            await self._from_database(_refill_page)

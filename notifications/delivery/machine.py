@@ -1,0 +1,279 @@
+"""The delivery state machine, in one place.
+
+    pending --claim--> sending --> sent
+                          |------> skipped(reason)        re-check before sending: read, archived, expired,
+                          |                               user inactive, preference off, device gone, ...
+                          |------> pending (deferred)     quiet hours / do-not-disturb began after planning
+                          |------> failed --(backoff + jitter, Retry-After)--> claimed again ... --> dead
+                          '------> dead                   permanent error, token gone, or out of attempts
+    sending for longer than DELIVERY_SENDING_TIMEOUT (the worker died) --sweeper--> failed (due now)
+
+Claims use SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of dispatchers and workers never take the
+same row; on SQLite (one process) the plain select is enough. Delivery is at least once: a worker killed after the
+provider accepted a message but before the row says `sent` causes one duplicate, never a loss.
+"""
+
+import logging
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from preferences.models import UserSettings
+from preferences.selectors import channel_enabled, preferences_explicit_bulk, user_settings_bulk
+
+from ..models import ChannelKind, Delivery, DeliveryChannel, DeliveryStatus
+from .base import Message, Outcome
+from .policy import quiet_until
+from .registry import PUSH, delivery_channels, device_deactivate, devices
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+# A message for a retry that is not due yet (a stale duplicate from the broker) must not send it early.
+CLAIM_SLACK = timedelta(seconds=5)
+
+
+def _lock(qs: QuerySet[Delivery]) -> QuerySet[Delivery]:
+    return qs.select_for_update(skip_locked=True, of=("self",))
+
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter (0.5x-1.5x), capped; never sooner than the provider's Retry-After."""
+    base = min(settings.DELIVERY_RETRY_CAP, settings.DELIVERY_RETRY_BASE * 2 ** max(0, attempts - 1))
+    delay = min(settings.DELIVERY_RETRY_CAP, base * random.uniform(0.5, 1.5))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.DELIVERY_RETRY_CAP))
+    return delay
+
+
+# --- Handing work to workers ------------------------------------------------------------------------------------
+
+
+def _enqueue(batches: Iterable[list[int]]) -> None:
+    """Publish one task per batch. A failed publish is not an error: the rows are leased, not lost, and the
+    dispatcher's scan hands them out again when the lease ends."""
+    from .. import tasks
+
+    for ids in batches:
+        try:
+            tasks.delivery_send.delay(ids)
+        except Exception as exc:
+            logger.warning("could not enqueue %d deliveries (%s); the scan retries after the lease", len(ids), exc)
+
+
+def _chunks(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def deliveries_dispatch_content(*, content_id: int) -> int:
+    """Hand the immediately-due deliveries of one send to workers (called right after the send committed)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            _lock(Delivery.objects.filter(notification__content_id=content_id, digest=False))
+            .filter(status=DeliveryStatus.PENDING, due_at__lte=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=ids).update(updated_at=now)  # the lease: the scan leaves them alone
+    _enqueue(_chunks(ids, settings.DELIVERY_BATCH_SIZE))
+    return len(ids)
+
+
+def deliveries_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """The periodic scan: every due row not handed out within the lease goes to a worker.
+
+    Digest rows of one user travel together, so they become one email.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    with transaction.atomic():
+        picked = list(
+            _lock(Delivery.objects.filter(status__in=ACTIVE, due_at__lte=now, updated_at__lte=now - lease))
+            .order_by("due_at")
+            .values_list("pk", "digest", "notification__recipient_id")[:limit]
+        )
+        Delivery.objects.filter(pk__in=[p[0] for p in picked]).update(updated_at=now)
+    single = [pk for pk, digest, _user in picked if not digest]
+    digests: dict[int, list[int]] = defaultdict(list)
+    for pk, digest, user_id in picked:
+        if digest:
+            digests[user_id].append(pk)
+    _enqueue(_chunks(single, settings.DELIVERY_BATCH_SIZE) + list(digests.values()))
+    return len(picked)
+
+
+def deliveries_sweep_stuck(*, now: datetime | None = None) -> int:
+    """Rows left in `sending` by a worker that died: back to failed (due now), or dead when out of attempts."""
+    now = now or timezone.now()
+    stuck = Delivery.objects.filter(
+        status=DeliveryStatus.SENDING, updated_at__lt=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT)
+    )
+    error = "worker lost while sending"
+    dead = stuck.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS).update(
+        status=DeliveryStatus.DEAD, last_error=error, updated_at=now
+    )
+    requeued = stuck.update(status=DeliveryStatus.FAILED, due_at=now, last_error=error, updated_at=now)
+    if dead or requeued:
+        logger.warning("sweeper: %d deliveries re-queued, %d dead after a lost worker", requeued, dead)
+    return requeued + dead
+
+
+# --- Sending ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Decision:
+    delivery: Delivery
+    skip: str = ""
+    defer_until: datetime | None = None
+    message: Message | None = None
+
+
+def _claim(ids: Sequence[int], now: datetime) -> list[int]:
+    with transaction.atomic():
+        claimed = list(
+            _lock(Delivery.objects.filter(pk__in=list(ids), status__in=ACTIVE, due_at__lte=now + CLAIM_SLACK))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=claimed).update(
+            status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
+        )
+    return claimed
+
+
+def _decide(deliveries: list[Delivery], now: datetime) -> list[_Decision]:
+    """Re-check every claimed row against the current state: a constant number of queries for the batch."""
+    user_ids = {d.notification.recipient_id for d in deliveries}
+    category_ids = {d.notification.category_id for d in deliveries}
+    explicit = preferences_explicit_bulk(user_ids=user_ids, category_ids=category_ids)
+    settings_by_user = user_settings_bulk(user_ids=user_ids)
+    device_map: dict[tuple[str, str], Any] = {}
+    for channel in PUSH:
+        targets = [int(d.target) for d in deliveries if d.channel == channel and d.target.isdigit()]
+        if targets:
+            for device in devices(channel).filter(pk__in=targets):
+                device_map[(channel, str(device.pk))] = device
+    registry = delivery_channels()
+    decisions = []
+    for d in deliveries:
+        n = d.notification
+        content, category, user = n.content, n.category, n.recipient
+        user_settings = settings_by_user.get(user.pk) or UserSettings(user_id=user.pk)
+        kind = ChannelKind.EMAIL if d.channel == DeliveryChannel.EMAIL else ChannelKind.PUSH
+        device = device_map.get((d.channel, d.target))
+        skip = ""
+        if n.read_at is not None:
+            skip = "read"
+        elif n.archived_at is not None:
+            skip = "archived"
+        elif content.expires_at is not None and content.expires_at <= now:
+            skip = "expired"
+        elif not user.is_active:
+            skip = "user_inactive"
+        elif not channel_enabled(category=category, channel=kind, explicit=explicit.get((user.pk, category.pk, kind))):
+            skip = "preference_off"
+        elif kind == ChannelKind.EMAIL and not user.email:
+            skip = "no_address"
+        elif kind == ChannelKind.PUSH and (device is None or not device.active or device.user_id != user.pk):
+            skip = "device_inactive"
+        elif not registry[d.channel].is_configured():
+            skip = "channel_off"
+        if skip:
+            decisions.append(_Decision(d, skip=skip))
+            continue
+        until = quiet_until(now, content.priority, user_settings)
+        if until is not None:
+            decisions.append(_Decision(d, defer_until=until))
+            continue
+        message = Message(d, n, content, category, user, user_settings, device)
+        decisions.append(_Decision(d, message=message))
+    return decisions
+
+
+def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
+    """Claim, re-check, send, record. Idempotent: ids that are not claimable (sent, skipped, taken by another worker,
+    not due) are ignored, so a duplicate task message does nothing."""
+    now = timezone.now()
+    claimed = _claim(delivery_ids, now)
+    if not claimed:
+        return {}
+    deliveries = list(
+        Delivery.objects.filter(pk__in=claimed).select_related(
+            "notification__content", "notification__category", "notification__recipient"
+        )
+    )
+    decisions = _decide(deliveries, now)
+    outcomes: dict[int, Outcome] = {}
+    by_channel: dict[str, list[Message]] = defaultdict(list)
+    for decision in decisions:
+        if decision.message is not None:
+            by_channel[decision.delivery.channel].append(decision.message)
+    registry = delivery_channels()
+    for channel, messages in by_channel.items():
+        try:
+            results = registry[channel].send(messages)
+        except Exception as exc:  # a bug or an unexpected client error must not leave rows in `sending`
+            logger.exception("delivery channel %s failed on a batch of %d", channel, len(messages))
+            results = [Outcome(Outcome.RETRY, f"{type(exc).__name__}")] * len(messages)
+        for message, outcome in zip(messages, results, strict=True):
+            outcomes[message.delivery.pk] = outcome
+    return _record(decisions, outcomes)
+
+
+def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[str, int]:
+    now = timezone.now()
+    counts: Counter[str] = Counter()
+    changed: list[Delivery] = []
+    gone: dict[str, list[int]] = defaultdict(list)
+    sent_ids: list[int] = []
+    for decision in decisions:
+        d = decision.delivery
+        if decision.skip:
+            d.status, d.skip_reason = DeliveryStatus.SKIPPED, decision.skip
+        elif decision.defer_until is not None:
+            # Not an attempt: the user's quiet hours or do-not-disturb began after planning.
+            d.status, d.due_at, d.attempts = DeliveryStatus.PENDING, decision.defer_until, max(0, d.attempts - 1)
+            counts["deferred"] += 1
+        else:
+            outcome = outcomes[d.pk]
+            if outcome.kind == Outcome.SENT:
+                sent_ids.append(d.pk)
+                counts[DeliveryStatus.SENT] += 1
+                continue
+            d.last_error = outcome.error
+            if outcome.kind == Outcome.GONE:
+                d.status = DeliveryStatus.DEAD
+                gone[d.channel].append(int(d.target))
+            elif outcome.kind == Outcome.DEAD or d.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+                d.status = DeliveryStatus.DEAD
+            else:
+                d.status = DeliveryStatus.FAILED
+                d.due_at = now + timedelta(seconds=retry_delay(d.attempts, outcome.retry_after))
+        d.updated_at = now
+        if decision.defer_until is None:
+            counts[d.status] += 1
+        changed.append(d)
+    with transaction.atomic():
+        if sent_ids:
+            Delivery.objects.filter(pk__in=sent_ids).update(
+                status=DeliveryStatus.SENT, sent_at=now, last_error="", updated_at=now
+            )
+        if changed:
+            Delivery.objects.bulk_update(
+                changed, ["status", "skip_reason", "due_at", "attempts", "last_error", "updated_at"]
+            )
+        for channel, pks in gone.items():
+            deactivated = device_deactivate(channel, pks)
+            logger.info("%s: %d device(s) deactivated after token-level errors", channel, deactivated)
+    logger.info("deliveries: %s", dict(counts))
+    return dict(counts)

@@ -1,0 +1,48 @@
+"""Retention: notifications older than NOTIFICATIONS_RETENTION_DAYS (never below 30) go, in batches."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Content, Delivery, Notification
+
+logger = logging.getLogger(__name__)
+
+
+def notifications_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete old notifications with their deliveries, then contents nobody references any more.
+
+    Small transactions (one batch each) keep locks short on a busy table; the created_at index drives the walk.
+    Returns how many notifications were deleted.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=max(30, settings.NOTIFICATIONS_RETENTION_DAYS))
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Notification.objects.filter(created_at__lt=cutoff)
+                .order_by("created_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            Delivery.objects.filter(notification_id__in=ids)._raw_delete(Delivery.objects.db)
+            Notification.objects.filter(pk__in=ids)._raw_delete(Notification.objects.db)
+        total += len(ids)
+    while True:
+        with transaction.atomic():
+            orphans = list(
+                Content.objects.filter(created_at__lt=cutoff, notifications__isnull=True).values_list("pk", flat=True)[
+                    :batch_size
+                ]
+            )
+            if not orphans:
+                break
+            Content.objects.filter(pk__in=orphans)._raw_delete(Content.objects.db)
+    if total:
+        logger.info("retention: %d notifications older than %s purged", total, cutoff.date())
+    return total

@@ -1,0 +1,556 @@
+"""The WebSocket protocol (contract.md) through WebsocketCommunicator, with the real routing and handshake guard.
+
+Runs on the embedded default (in-memory layer) and, with REDIS_URL set, on the Redis pub/sub layer.
+"""
+
+import asyncio
+from datetime import timedelta
+from uuid import uuid4
+
+import orjson
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
+
+from notifications import realtime
+from notifications.models import Notification, WsTicket
+from notifications.routing import websocket_application
+from notifications.tickets import ws_ticket_create
+from tests.factories import make_user, send
+from tests.notifications.realtime_helpers import async_test, categories_seed
+
+ORIGIN = (b"origin", b"http://testserver")
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    categories_seed()
+    yield
+    # The consumers' database thread keeps its connection (CONN_MAX_AGE): close it before the next flush.
+    asyncio.run(database_sync_to_async(connections.close_all)())
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob():
+    return make_user("bob")
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def communicator(cookie: bytes | None = None, *, origin=ORIGIN, query: str = "") -> WebsocketCommunicator:
+    headers = [h for h in (origin, (b"cookie", cookie) if cookie else None) if h]
+    return WebsocketCommunicator(websocket_application, "/ws/notifications/" + query, headers=headers)
+
+
+async def connect(user, **kwargs) -> tuple[WebsocketCommunicator, dict]:
+    cookie = await database_sync_to_async(session_cookie)(user)
+    ws = communicator(cookie, **kwargs)
+    connected, _ = await ws.connect()
+    assert connected
+    hello = await ws.receive_json_from()
+    return ws, hello
+
+
+async def frames(ws: WebsocketCommunicator, n: int) -> list[dict]:
+    return [await ws.receive_json_from(timeout=3) for _ in range(n)]
+
+
+adb = database_sync_to_async
+
+
+# --- handshake ---------------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_hello_reports_unread_count_and_last_seq(alice):
+    await adb(send)([alice])
+    await adb(send)([alice])
+    ws, hello = await connect(alice)
+    assert hello["type"] == "hello"
+    assert hello["unread_count"] == 2
+    assert hello["last_seq"] == 2
+    assert set(hello) == {"type", "unread_count", "last_seq", "server_time"}
+    await ws.disconnect()
+
+
+@async_test
+async def test_handshake_without_session_is_rejected_and_subscribes_nothing(alice):
+    ws = communicator(None)
+    connected, _ = await ws.connect()
+    assert connected is False
+    assert realtime.user_group(alice.pk) not in _local_groups()
+
+
+@async_test
+async def test_cross_site_origin_is_rejected_even_with_a_session(alice):
+    cookie = await adb(session_cookie)(alice)
+    for origin in (b"https://evil.example.com", b"null", b"http://testserver.evil.com", b"http://evil.com:80@x"):
+        connected, _ = await communicator(cookie, origin=(b"origin", origin)).connect()
+        assert connected is False, origin
+    assert realtime.user_group(alice.pk) not in _local_groups()
+    # and the same session from an allowed origin is served
+    allowed = communicator(cookie, origin=(b"origin", b"http://localhost:8000"))
+    assert (await allowed.connect())[0] is True
+    await allowed.disconnect()
+
+
+@async_test
+async def test_session_cookie_without_origin_is_rejected(alice):
+    cookie = await adb(session_cookie)(alice)
+    connected, _ = await communicator(cookie, origin=None).connect()
+    assert connected is False
+
+
+@async_test
+async def test_ticket_connects_once_without_origin(alice):
+    ticket = await adb(ws_ticket_create)(user_id=alice.pk)
+    first = communicator(origin=None, query=f"?ticket={ticket}")
+    connected, _ = await first.connect()
+    assert connected
+    assert (await first.receive_json_from())["type"] == "hello"
+    # when the same ticket is presented again
+    connected_again, _ = await communicator(origin=None, query=f"?ticket={ticket}").connect()
+    # then it is refused: single use
+    assert connected_again is False
+    await first.disconnect()
+
+
+@async_test
+async def test_expired_unknown_or_cross_site_ticket_is_rejected(alice):
+    expired = await adb(ws_ticket_create)(user_id=alice.pk)
+    await adb(lambda: WsTicket.objects.update(expires_at=timezone.now() - timedelta(seconds=1)))()
+    fresh = await adb(ws_ticket_create)(user_id=alice.pk)
+    assert (await communicator(origin=None, query=f"?ticket={expired}").connect())[0] is False
+    assert (await communicator(origin=None, query="?ticket=not-a-ticket").connect())[0] is False
+    evil = (b"origin", b"https://evil.example.com")
+    assert (await communicator(origin=evil, query=f"?ticket={fresh}").connect())[0] is False
+    assert realtime.user_group(alice.pk) not in _local_groups()
+
+
+@async_test
+async def test_ticket_of_a_deactivated_user_is_rejected(alice):
+    ticket = await adb(ws_ticket_create)(user_id=alice.pk)
+    alice.is_active = False
+    await adb(alice.save)()
+    assert (await communicator(origin=None, query=f"?ticket={ticket}").connect())[0] is False
+
+
+def _local_groups() -> set[str]:
+    layer = get_channel_layer()
+    groups = getattr(layer, "groups", None)
+    if groups is None:  # Redis pub/sub layer: the per-loop layer holds the local subscriptions
+        groups = {g for loop_layer in layer._layers.values() for g in loop_layer.groups}
+    return {g for g in groups if groups[g]} if isinstance(groups, dict) else set(groups)
+
+
+# --- live notifications -------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_notification_reaches_every_tab_of_the_recipient_and_nobody_else(alice, bob):
+    tab1, _ = await connect(alice)
+    tab2, _ = await connect(alice)
+    other, _ = await connect(bob)
+    result = await adb(send)([alice], title="For Alice", body="b", data={"k": 1})
+    for tab in (tab1, tab2):
+        frame = await tab.receive_json_from(timeout=3)
+        assert frame["type"] == "notification"
+        assert frame["replay"] is False
+        n = frame["notification"]
+        assert n["id"] == str(result.notification_ids[0])
+        assert n["seq"] == 1
+        assert (n["title"], n["body"], n["data"], n["category"], n["is_read"]) == (
+            "For Alice",
+            "b",
+            {"k": 1},
+            "comment",
+            False,
+        )
+    assert await other.receive_nothing(timeout=0.3)
+    for ws in (tab1, tab2, other):
+        await ws.disconnect()
+
+
+@async_test
+async def test_forwarding_a_frame_does_not_hop_to_the_thread_pool(alice, monkeypatch):
+    ws, _ = await connect(alice)
+    hops = []
+
+    async def counting():
+        hops.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counting)
+    await adb(send)([alice])
+    assert (await ws.receive_json_from(timeout=3))["type"] == "notification"
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    assert hops == []
+    await ws.disconnect()
+
+
+# --- resume and replay --------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_resume_replays_what_was_missed_oldest_first_in_pages(alice, settings):
+    settings.WS_REPLAY_PAGE = 2
+    ids = [(await adb(send)([alice], title=f"n{i}")).notification_ids[0] for i in range(5)]
+    ws, hello = await connect(alice)
+    assert hello["last_seq"] == 5
+    await ws.send_json_to({"type": "resume", "last_seq": 1})
+    got = await frames(ws, 5)
+    assert [f["notification"]["seq"] for f in got[:4]] == [2, 3, 4, 5]
+    assert [f["notification"]["id"] for f in got[:4]] == [str(i) for i in ids[1:]]
+    assert all(f["type"] == "notification" and f["replay"] is True for f in got[:4])
+    assert got[4] == {"type": "replay_done", "last_seq": 5, "count": 4}
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+@async_test
+async def test_resume_at_the_head_replays_nothing(alice):
+    await adb(send)([alice])
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "resume", "last_seq": 1})
+    assert await ws.receive_json_from() == {"type": "replay_done", "last_seq": 1, "count": 0}
+    await ws.disconnect()
+
+
+@async_test
+async def test_unusable_cursor_asks_for_a_resync(alice):
+    await adb(send)([alice])
+    await adb(send)([alice])
+    ws, _ = await connect(alice)
+    cases = [
+        ("3", "invalid_cursor"),
+        (None, "invalid_cursor"),
+        (True, "invalid_cursor"),
+        (1.5, "invalid_cursor"),
+        (-1, "invalid_cursor"),
+        (3, "cursor_ahead"),
+    ]
+    for cursor, reason in cases:
+        await ws.send_json_to({"type": "resume", "last_seq": cursor})
+        assert await ws.receive_json_from() == {"type": "resync_required", "reason": reason}, cursor
+    await ws.send_json_to({"type": "resume"})
+    assert await ws.receive_json_from() == {"type": "resync_required", "reason": "invalid_cursor"}
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+@async_test
+async def test_cursor_older_than_retention_asks_for_a_resync(alice):
+    for _ in range(4):
+        await adb(send)([alice])
+    # given retention purged seq 1 and 2
+    await adb(lambda: Notification.objects.filter(recipient=alice, seq__lte=2).delete())()
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "resume", "last_seq": 0})
+    assert await ws.receive_json_from() == {"type": "resync_required", "reason": "cursor_expired"}
+    # a cursor at the edge of what is kept still replays
+    await ws.send_json_to({"type": "resume", "last_seq": 2})
+    got = await frames(ws, 3)
+    assert [f.get("notification", {}).get("seq") for f in got[:2]] == [3, 4]
+    assert got[2] == {"type": "replay_done", "last_seq": 4, "count": 2}
+    await ws.disconnect()
+
+
+@async_test
+async def test_live_frames_already_replayed_are_not_sent_twice(alice, monkeypatch):
+    held = []
+    monkeypatch.setattr(realtime, "publish", held.append)
+    for _ in range(3):
+        await adb(send)([alice])
+    monkeypatch.undo()
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "resume", "last_seq": 0})
+    assert [f["type"] for f in await frames(ws, 4)] == ["notification"] * 3 + ["replay_done"]
+    # when the live frames of the same rows arrive late
+    for messages in held:
+        await adb(realtime.publish)(messages)
+    # then they are dropped: the socket already sent those seqs
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+@async_test
+async def test_a_lost_frame_is_refilled_from_the_database_at_the_next_one(alice, monkeypatch):
+    ws, _ = await connect(alice)
+    monkeypatch.setattr(realtime, "publish", lambda messages: None)
+    lost = (await adb(send)([alice], title="lost")).notification_ids[0]
+    monkeypatch.undo()
+    await adb(send)([alice], title="next")
+    got = await frames(ws, 2)
+    assert [(f["notification"]["seq"], f["notification"]["title"]) for f in got] == [(1, "lost"), (2, "next")]
+    assert got[0]["notification"]["id"] == str(lost)
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+@async_test
+async def test_layer_reconnect_refills_frames_published_meanwhile(alice, monkeypatch):
+    ws, _ = await connect(alice)
+    monkeypatch.setattr(realtime, "publish", lambda messages: None)
+    await adb(send)([alice], title="during outage")
+    monkeypatch.undo()
+    assert await ws.receive_nothing(timeout=0.2)
+    # when the layer tells local consumers it reconnected
+    await get_channel_layer().group_send(realtime.user_group(alice.pk), {"type": realtime.LAYER_RECOVERED})
+    frame = await ws.receive_json_from(timeout=3)
+    assert (frame["type"], frame["replay"], frame["notification"]["title"]) == ("notification", False, "during outage")
+    await ws.disconnect()
+
+
+# --- read state ---------------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_mark_read_and_unread_update_every_tab(alice):
+    a = (await adb(send)([alice])).notification_ids[0]
+    b = (await adb(send)([alice])).notification_ids[0]
+    tab1, _ = await connect(alice)
+    tab2, _ = await connect(alice)
+    await tab1.send_json_to({"type": "mark_read", "ids": [str(a), str(b)]})
+    for tab in (tab1, tab2):
+        updated, count = await frames(tab, 2)
+        assert updated["type"] == "notification_updated"
+        assert sorted(updated["ids"]) == sorted([str(a), str(b)])
+        assert updated["read"] is True
+        assert "archived" not in updated
+        assert count == {"type": "unread_count", "count": 0}
+    await tab2.send_json_to({"type": "mark_unread", "ids": [str(a)]})
+    for tab in (tab1, tab2):
+        assert await frames(tab, 2) == [
+            {"type": "notification_updated", "ids": [str(a)], "read": False},
+            {"type": "unread_count", "count": 1},
+        ]
+    await tab1.disconnect()
+    await tab2.disconnect()
+
+
+@async_test
+async def test_mark_all_read_up_to_a_seq(alice):
+    for _ in range(3):
+        await adb(send)([alice])
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "mark_all_read", "up_to_seq": 2})
+    updated, count = await frames(ws, 2)
+    assert len(updated["ids"]) == 2 and updated["read"] is True
+    assert count == {"type": "unread_count", "count": 1}
+    unread = await adb(lambda: list(Notification.objects.filter(read_at__isnull=True).values_list("seq", flat=True)))()
+    assert unread == [3]
+    await ws.send_json_to({"type": "mark_all_read"})
+    assert (await frames(ws, 2))[1] == {"type": "unread_count", "count": 0}
+    await ws.disconnect()
+
+
+@async_test
+async def test_another_users_ids_are_ignored_and_never_revealed(alice, bob):
+    theirs = (await adb(send)([bob])).notification_ids[0]
+    ws, _ = await connect(alice)
+    await ws.send_json_to({"type": "mark_read", "ids": [str(theirs), str(uuid4())]})
+    assert await ws.receive_nothing(timeout=0.3)
+    assert await adb(lambda: Notification.objects.get(uuid=theirs).read_at)() is None
+    await ws.disconnect()
+
+
+BAD_FRAMES = [
+    ({"type": "mark_read", "ids": ["not-a-uuid"]}, "bad_ids"),
+    ({"type": "mark_read", "ids": [1]}, "bad_ids"),
+    ({"type": "mark_read", "ids": "abc"}, "bad_ids"),
+    ({"type": "mark_unread"}, "bad_ids"),
+    ({"type": "mark_read", "ids": []}, "bad_ids"),
+    ({"type": "mark_read", "ids": [str(uuid4()) for _ in range(501)]}, "bad_ids"),
+    ({"type": "mark_all_read", "up_to_seq": "5"}, "bad_request"),
+    ({"type": "mark_all_read", "up_to_seq": -1}, "bad_request"),
+    ({"type": "subscribe", "group": "user.1"}, "unknown_type"),
+    ({"type": 5}, "bad_frame"),
+    ([1, 2], "bad_frame"),
+    ("just a string", "bad_frame"),
+]
+
+
+@async_test
+async def test_bad_frames_get_an_error_and_the_socket_stays_open(alice):
+    a = (await adb(send)([alice])).notification_ids[0]
+    ws, _ = await connect(alice)
+    for frame, code in BAD_FRAMES:
+        await ws.send_to(text_data=orjson.dumps(frame).decode())
+        error = await ws.receive_json_from()
+        assert error["type"] == "error" and error["code"] == code and error["message"], frame
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    assert await adb(lambda: Notification.objects.get(uuid=a).read_at)() is None
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+@async_test
+async def test_garbage_and_binary_frames_get_errors(alice):
+    ws, _ = await connect(alice)
+    await ws.send_to(text_data="{not json")
+    assert (await ws.receive_json_from())["code"] == "bad_json"
+    await ws.send_to(bytes_data=b"\x00\x01")
+    assert (await ws.receive_json_from())["code"] == "bad_frame"
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+@async_test
+async def test_oversized_frame_closes_with_1009(alice):
+    ws, _ = await connect(alice)
+    await ws.send_to(text_data=orjson.dumps({"type": "ping", "pad": "x" * (64 * 1024)}).decode())
+    assert await ws.receive_output(timeout=2) == {"type": "websocket.close", "code": 1009}
+
+
+@async_test
+async def test_a_frame_just_under_the_limit_is_processed(alice):
+    ws, _ = await connect(alice)
+    text = orjson.dumps({"type": "ping", "pad": ""}).decode()
+    await ws.send_to(text_data=text[:-2] + "x" * (64 * 1024 - len(text)) + '"}')
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+@async_test
+async def test_flood_gets_an_error_then_4429_and_other_users_are_unaffected(alice, bob, settings):
+    settings.WS_RATE_BURST = 10
+    settings.WS_RATE_PER_SECOND = 1
+    flooder, _ = await connect(alice)
+    calm, _ = await connect(bob)
+    for _ in range(30):
+        await flooder.send_json_to({"type": "ping"})
+    replies = []
+    while True:
+        out = await flooder.receive_output(timeout=2)
+        replies.append(orjson.loads(out["text"]) if out["type"] == "websocket.send" else out)
+        if out["type"] == "websocket.close":
+            break
+    assert replies[:10] == [{"type": "pong"}] * 10
+    assert replies[10] == {"type": "error", "code": "rate_limited", "message": "Too many frames."}
+    assert replies[11:] == [{"type": "websocket.close", "code": 4429}]
+    await calm.send_json_to({"type": "ping"})
+    assert await calm.receive_json_from() == {"type": "pong"}
+    await calm.disconnect()
+
+
+# --- session end --------------------------------------------------------------------------------------------------
+
+
+@async_test
+async def test_logout_closes_that_sessions_sockets_with_4401(alice):
+    def login() -> Client:
+        client = Client()
+        client.force_login(alice)
+        return client
+
+    browser = await adb(login)()
+    phone_cookie = await adb(session_cookie)(alice)
+    ws = communicator(f"sessionid={browser.cookies['sessionid'].value}".encode())
+    assert (await ws.connect())[0]
+    await ws.receive_json_from()
+    phone, _ = await connect(alice)
+    await adb(lambda: browser.post("/accounts/logout/"))()
+    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    # the other session's socket is still served
+    await adb(send)([alice])
+    assert (await phone.receive_json_from(timeout=3))["type"] == "notification"
+    assert phone_cookie  # a second, independent session
+    await phone.disconnect()
+
+
+@async_test
+async def test_deactivation_closes_every_socket_of_the_user_with_4401(alice, bob):
+    tab1, _ = await connect(alice)
+    ticket = await adb(ws_ticket_create)(user_id=alice.pk)
+    tab2 = communicator(origin=None, query=f"?ticket={ticket}")
+    assert (await tab2.connect())[0]
+    await tab2.receive_json_from()
+    other, _ = await connect(bob)
+    alice.is_active = False
+    await adb(alice.save)()
+    for tab in (tab1, tab2):
+        assert await tab.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    assert await other.receive_nothing(timeout=0.3)
+    await other.disconnect()
+
+
+# --- ticket endpoint ----------------------------------------------------------------------------------------------
+
+
+def test_ticket_endpoint_issues_a_hashed_single_use_ticket(alice):
+    client = Client()
+    assert client.post("/api/v1/ws-tickets/").status_code in (401, 403)
+    assert WsTicket.objects.count() == 0
+    client.force_login(alice)
+    response = client.post("/api/v1/ws-tickets/")
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"ticket", "expires_in"} and body["expires_in"] == 60
+    row = WsTicket.objects.get()
+    assert row.user_id == alice.pk and body["ticket"] not in row.digest
+
+
+def test_ticket_endpoint_accepts_a_drf_token(alice):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=alice)
+    response = Client().post("/api/v1/ws-tickets/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 201
+
+
+# --- publishing ---------------------------------------------------------------------------------------------------
+
+
+def test_publish_happens_only_after_commit(alice, monkeypatch):
+    published = []
+    monkeypatch.setattr(realtime, "publish", published.append)
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        send([alice])
+        raise RuntimeError("rolled back")
+    assert published == []
+    send([alice])
+    assert len(published) == 1 and published[0][0][1]["seq"] == 1
+
+
+def test_embedded_watcher_nudges_only_for_rows_from_other_processes(alice, bob, monkeypatch):
+    if realtime.settings.REDIS_URL:
+        pytest.skip("embedded mode only")
+    monkeypatch.setattr(realtime, "_published_high", {})
+    send([alice])  # published by this process
+    monkeypatch.setattr(realtime, "publish", lambda messages: None)
+    monkeypatch.setattr(realtime, "_embedded_note_published", lambda messages: None)
+    send([bob])  # as if from `manage.py notify`
+    nudged = []
+
+    class Layer:
+        async def group_send(self, group, message):
+            nudged.append((group, message))
+
+    async def one_tick():
+        monkeypatch.setattr(realtime, "WATCH_INTERVAL", 0.01)
+        task = asyncio.ensure_future(realtime._embedded_watch(Layer()))
+        await asyncio.sleep(0.3)
+        task.cancel()
+
+    monkeypatch.setattr("notifications.selectors.notification_max_id", lambda: 0)
+    asyncio.run(one_tick())
+    assert nudged == [(realtime.user_group(bob.pk), {"type": realtime.LAYER_RECOVERED})]
