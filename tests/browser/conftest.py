@@ -47,8 +47,7 @@ def _postgres_browser_db(database_url: str) -> str:
 
     parts = urlsplit(database_url)
     name = f"{parts.path.lstrip('/') or 'notify'}_browser"
-    admin = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1) if parts.scheme == "postgres" else parts.scheme,
-                        parts.netloc, "/postgres", "", ""))
+    admin = urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -104,7 +103,10 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) 
     with log.open("wb") as out:
         process = subprocess.Popen(
             [python, "-m", "daphne", "-e", "tcp:port=0:interface=127.0.0.1", "notifyproject.asgi:application"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     port = 0
     deadline = time.monotonic() + 30

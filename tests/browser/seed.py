@@ -31,8 +31,12 @@ def main() -> None:
     for name, items in INBOXES.items():
         for index, item in enumerate(items):
             result = notify(
-                recipients=[users[name]], category=item.category, priority=item.priority, title=item.title,
-                body=f"Body of {item.title}", producer="browser-seed",
+                recipients=[users[name]],
+                category=item.category,
+                priority=item.priority,
+                title=item.title,
+                body=f"Body of {item.title}",
+                producer="browser-seed",
             )
             created = now - timedelta(days=item.days_ago, minutes=len(items) - index)
             Notification.objects.filter(content=result.content).update(
