@@ -9,7 +9,6 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -34,7 +33,7 @@ def _redis_ping(url: str) -> None:
 
 
 def _layer_hosts() -> list[str]:
-    config = settings.CHANNEL_LAYERS.get("default", {})
+    config: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
     if "redis" not in config.get("BACKEND", "").lower():
         return []  # in-memory layer: lives in this process
     urls = []

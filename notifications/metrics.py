@@ -10,19 +10,26 @@ import time
 from datetime import datetime
 
 from django.db import transaction
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 NOTIFICATIONS_SENT = Counter(
-    "notifications_sent", "Notifications stored (one per recipient), by category and priority.",
+    "notifications_sent",
+    "Notifications stored (one per recipient), by category and priority.",
     ["category", "priority"],
 )
 DELIVERIES = Counter(
     "notification_deliveries", "External deliveries finished, by delivery channel and status.", ["channel", "status"]
 )
-WEBSOCKET_CONNECTIONS = Gauge(
-    "websocket_connections_open", "Open WebSocket connections.", multiprocess_mode="livesum"
-)
+WEBSOCKET_CONNECTIONS = Gauge("websocket_connections_open", "Open WebSocket connections.", multiprocess_mode="livesum")
 PUBLISH_LATENCY = Histogram(
     "notification_publish_latency_seconds",
     "From the send (content created) to the realtime publish after commit.",

@@ -55,8 +55,11 @@ class SendResult:
 Recipients = Iterable[AbstractBaseUser | int] | QuerySet[Any]
 
 
-def recipients_resolve(recipients: Recipients) -> list[int]:
-    """Active user ids, sorted and unique. Unknown or inactive ids: ValidationError naming them."""
+def recipients_resolve(recipients: Recipients, *, active: set[int] | None = None) -> list[int]:
+    """Active user ids, sorted and unique. Unknown or inactive ids: ValidationError naming them.
+
+    `active`: ids already known to be active users (a bulk send looks up every item's recipients at once).
+    """
     if isinstance(recipients, QuerySet):
         return sorted(set(recipients.filter(is_active=True).values_list("pk", flat=True)))
     wanted: set[int] = set()
@@ -72,16 +75,24 @@ def recipients_resolve(recipients: Recipients) -> list[int]:
         raise ValidationError({"recipients": [f"Not user ids: {', '.join(bad[:20])}."]})
     if not wanted:
         raise ValidationError({"recipients": ["At least one recipient is required."]})
-    found: set[int] = set()
     ids = sorted(wanted)
-    for start in range(0, len(ids), BATCH_SIZE):
-        chunk = ids[start : start + BATCH_SIZE]
-        found.update(User.objects.filter(pk__in=chunk, is_active=True).values_list("pk", flat=True))
+    if active is not None:
+        found = wanted & active
+    else:
+        found = _active_ids(ids)
     missing = sorted(wanted - found)
     if missing:
         shown = ", ".join(str(i) for i in missing[:50])
         raise ValidationError({"recipients": [f"Unknown or inactive user ids: {shown}."]})
     return ids
+
+
+def _active_ids(ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        found.update(User.objects.filter(pk__in=chunk, is_active=True).values_list("pk", flat=True))
+    return found
 
 
 def _seq_allocate(counts: dict[int, int]) -> dict[int, int]:
@@ -306,12 +317,21 @@ def notification_send_bulk(
     producer = producer or (f"user:{actor.pk}" if isinstance(actor, AbstractBaseUser) else "system")
     prepared: list[tuple[SendSpec, list[int]]] = []
     errors: dict[int, dict[str, list[str]]] = {}
+    # One lookup for every item's recipients, not one query per item.
+    every_id = {
+        r.pk if isinstance(r, AbstractBaseUser) else r
+        for item in sends
+        if isinstance(item.get("recipients"), list | tuple | set)
+        for r in item["recipients"]
+        if isinstance(r, AbstractBaseUser) or (isinstance(r, int) and not isinstance(r, bool))
+    }
+    active = _active_ids(sorted(every_id))
     for index, item in enumerate(sends):
         item = dict(item)
         recipients = item.pop("recipients", None)
         try:
             spec = send_validate(categories=categories, **item)
-            recipient_ids = recipients_resolve(recipients if recipients is not None else [])
+            recipient_ids = recipients_resolve(recipients if recipients is not None else [], active=active)
         except ValidationError as exc:
             errors[index] = exc.message_dict
             continue
@@ -487,8 +507,16 @@ def notification_broadcast(
     recipient_count grows as batches commit.
     """
     spec = send_validate(
-        category=category, title=title, body=body, url=url, image_url=image_url, priority=priority,
-        actions=actions, data=data, group_key=group_key, expires_at=expires_at,
+        category=category,
+        title=title,
+        body=body,
+        url=url,
+        image_url=image_url,
+        priority=priority,
+        actions=actions,
+        data=data,
+        group_key=group_key,
+        expires_at=expires_at,
     )
     key = _idempotency_key_clean(idempotency_key)
     audience_users(audience)

@@ -39,7 +39,9 @@ def _clean_channels(value: Any, errors: dict[str, list[str]]) -> list[tuple[Cate
     if not isinstance(value, dict):
         errors["channels"] = ["Must be an object: category -> channel -> bool."]
         return []
-    categories = {c.slug: c for c in Category.objects.filter(slug__in=[k for k in value if isinstance(k, str)])}
+    # NUL cannot be in a slug, and PostgreSQL rejects it in a query (a 500): leave such keys to "unknown category".
+    slugs = [k for k in value if isinstance(k, str) and "\x00" not in k]
+    categories = {c.slug: c for c in Category.objects.filter(slug__in=slugs)}
     changes = []
     for slug, row in value.items():
         category = categories.get(slug)

@@ -10,19 +10,22 @@ What changes against the library's viewsets:
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from push_notifications.api import rest_framework as push_api
 from push_notifications.fields import UNSIGNED_64BIT_INT_MAX_VALUE
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .views import E400, E401, E403, E404, E409_DEVICE
 
+TOKEN_LOOKUP_MAX = 4096
 DEVICE_FIELDS = ("id", "name", "application_id", "registration_id", "active", "date_created")
 
 
+@extend_schema_field({"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{1,16}$", "example": "0x1f"})
 class DeviceIdField(serializers.IntegerField):
     """ANDROID_ID as a hex string ("0x1f") or an integer; unsigned 64 bit."""
 
@@ -44,17 +47,19 @@ class DeviceIdField(serializers.IntegerField):
 
 class APNSDeviceSerializer(push_api.APNSDeviceSerializer):
     class Meta(push_api.APNSDeviceSerializer.Meta):
-        fields = (*DEVICE_FIELDS, "device_id")
-        read_only_fields = ("id", "date_created")
+        fields = (*DEVICE_FIELDS, "device_id")  # type: ignore[assignment]
+        read_only_fields = ("id", "date_created")  # type: ignore[assignment]
         extra_kwargs = {"active": {"default": True}}
 
 
 class FCMDeviceSerializer(push_api.GCMDeviceSerializer):
-    device_id = DeviceIdField(required=False, allow_null=True, help_text="ANDROID_ID, hex string (e.g. 0x01).")
+    device_id = DeviceIdField(  # type: ignore[assignment]
+        required=False, allow_null=True, help_text="ANDROID_ID, hex string (e.g. 0x01)."
+    )
 
     class Meta(push_api.GCMDeviceSerializer.Meta):
-        fields = (*DEVICE_FIELDS, "device_id")
-        read_only_fields = ("id", "date_created")
+        fields = (*DEVICE_FIELDS, "device_id")  # type: ignore[assignment]
+        read_only_fields = ("id", "date_created")  # type: ignore[assignment]
         extra_kwargs = {"active": {"default": True}}
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
@@ -67,12 +72,22 @@ class FCMDeviceSerializer(push_api.GCMDeviceSerializer):
 class WebPushDeviceSerializer(push_api.WebPushDeviceSerializer):
     class Meta(push_api.WebPushDeviceSerializer.Meta):
         fields = (*DEVICE_FIELDS, "p256dh", "auth", "browser")
-        read_only_fields = ("id", "date_created")
+        read_only_fields = ("id", "date_created")  # type: ignore[assignment]
         extra_kwargs = {"active": {"default": True}}
+
+
+def _token_usable(token: Any) -> bool:
+    """A token worth looking up (PostgreSQL rejects NUL in text: a query with one would be a 500)."""
+    return isinstance(token, str) and 0 < len(token) <= TOKEN_LOOKUP_MAX and "\x00" not in token
 
 
 class DeviceRegisterMixin:
     """POST registers the token for the caller; the same token from another user moves to the caller."""
+
+    def get_object(self) -> Any:
+        if not _token_usable(self.kwargs.get("registration_id")):  # type: ignore[attr-defined]
+            raise NotFound()
+        return super().get_object()  # type: ignore[misc]
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         model = self.queryset.model  # type: ignore[attr-defined]
@@ -81,7 +96,7 @@ class DeviceRegisterMixin:
             with transaction.atomic():
                 instance = (
                     model.objects.select_for_update().filter(registration_id=token).first()
-                    if isinstance(token, str) and token
+                    if _token_usable(token)
                     else None
                 )
                 serializer = self.get_serializer(instance, data=request.data)  # type: ignore[attr-defined]
@@ -114,18 +129,18 @@ def _device_schema(tag: str, serializer: type[serializers.Serializer]) -> Any:
 
 
 @_device_schema("devices", APNSDeviceSerializer)
-class APNSDeviceViewSet(DeviceRegisterMixin, push_api.APNSDeviceAuthorizedViewSet):
+class APNSDeviceViewSet(DeviceRegisterMixin, push_api.APNSDeviceAuthorizedViewSet):  # type: ignore[misc]
     queryset = APNSDevice.objects.all()
     serializer_class = APNSDeviceSerializer
 
 
 @_device_schema("devices", FCMDeviceSerializer)
-class FCMDeviceViewSet(DeviceRegisterMixin, push_api.GCMDeviceAuthorizedViewSet):
+class FCMDeviceViewSet(DeviceRegisterMixin, push_api.GCMDeviceAuthorizedViewSet):  # type: ignore[misc]
     queryset = GCMDevice.objects.all()
     serializer_class = FCMDeviceSerializer
 
 
 @_device_schema("devices", WebPushDeviceSerializer)
-class WebPushDeviceViewSet(DeviceRegisterMixin, push_api.WebPushDeviceAuthorizedViewSet):
+class WebPushDeviceViewSet(DeviceRegisterMixin, push_api.WebPushDeviceAuthorizedViewSet):  # type: ignore[misc]
     queryset = WebPushDevice.objects.all()
     serializer_class = WebPushDeviceSerializer

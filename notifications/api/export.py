@@ -13,6 +13,7 @@ from preferences.selectors import preferences_get
 from .. import selectors
 from ..payloads import notification_payload
 from . import serializers as s
+from .permissions import request_user
 from .views import E401
 
 EXPORT_CHUNK = 2000
@@ -45,7 +46,7 @@ class ExportView(APIView):
         responses={200: s.ExportSerializer, 401: E401},
     )
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = request_user(request)
         notifications = selectors.notification_list(user=user, status=selectors.Status.ALL).order_by("seq")
         return Response(
             {

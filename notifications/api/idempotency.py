@@ -118,9 +118,9 @@ def idempotency_purge(*, older_than: timedelta = RETENTION, batch_size: int = 50
     total = 0
     while True:
         pks = list(
-            IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[
-                :batch_size
-            ]
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
         )
         if not pks:
             return total

@@ -32,7 +32,7 @@ class SeqCursorPagination(CursorPagination):
             raise error
         if cursor is None:
             raise error
-        position = cursor.position
+        position: str | None = cursor.position  # type: ignore[assignment]
         if position is not None:
             try:
                 number = int(position)
@@ -43,4 +43,4 @@ class SeqCursorPagination(CursorPagination):
             position = str(number)
         if cursor.offset > self.offset_cutoff:
             raise error
-        return Cursor(offset=cursor.offset, reverse=bool(cursor.reverse), position=position)
+        return Cursor(offset=cursor.offset, reverse=bool(cursor.reverse), position=position)  # type: ignore[arg-type]

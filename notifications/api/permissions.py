@@ -1,9 +1,16 @@
 """Who may call what (contract.md, Authentication and authorization)."""
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+
+
+def request_user(request: Request) -> AbstractBaseUser:
+    """The authenticated user of a view that requires authentication (IsAuthenticated ran before)."""
+    return cast(AbstractBaseUser, request.user)
+
 
 SEND_PERMISSION = "notifications.send_notification"
 BROADCAST_PERMISSION = "notifications.broadcast_notification"

@@ -12,6 +12,7 @@ from preferences import services as preference_services
 
 from .. import selectors
 from . import serializers as s
+from .permissions import request_user
 from .views import E400, E401, E403
 
 PREFERENCE_FIELDS = ("channels", "quiet_hours", "email_digest", "muted_until", "email_content")
@@ -48,7 +49,7 @@ class PreferencesView(APIView):
         responses={200: s.PreferencesSerializer, 401: E401},
     )
     def get(self, request: Request) -> Response:
-        return Response(preference_selectors.preferences_get(user=request.user))
+        return Response(preference_selectors.preferences_get(user=request_user(request)))
 
     @extend_schema(
         operation_id="preferences_partial_update",
@@ -67,7 +68,11 @@ class PreferencesView(APIView):
         if unknown:
             raise ValidationError({key: ["Unknown preference."] for key in unknown})
         try:
-            preference_services.preferences_update(user=request.user, **{k: data[k] for k in PREFERENCE_FIELDS if k in data})
+            preference_services.preferences_update(
+                user=request_user(request), **{k: data[k] for k in PREFERENCE_FIELDS if k in data}
+            )
         except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
-        return Response(preference_selectors.preferences_get(user=request.user))
+            raise ValidationError(
+                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            )
+        return Response(preference_selectors.preferences_get(user=request_user(request)))

@@ -31,9 +31,9 @@ USERNAME_MAX = get_user_model()._meta.get_field("username").max_length or 150
 
 
 class ActionSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=ACTION_LABEL_MAX)
+    label = serializers.CharField(max_length=ACTION_LABEL_MAX)  # type: ignore[assignment]
     url = serializers.CharField(max_length=URL_MAX, help_text="http(s) URL or a relative path.")
-    style = serializers.ChoiceField(choices=ACTION_STYLES, required=False, default="secondary")
+    style = serializers.ChoiceField(choices=ACTION_STYLES, required=False, default="secondary")  # type: ignore[assignment]
 
 
 class SendContentSerializer(serializers.Serializer):
@@ -49,8 +49,10 @@ class SendContentSerializer(serializers.Serializer):
         max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL or a relative path."
     )
     image_url = serializers.CharField(max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL.")
-    actions = ActionSerializer(many=True, required=False, max_length=ACTIONS_MAX)
-    data = serializers.DictField(required=False, help_text="Any JSON object of at most 4 KB, returned as is.")
+    actions = ActionSerializer(many=True, required=False, max_length=ACTIONS_MAX)  # type: ignore[call-arg]
+    data = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Any JSON object of at most 4 KB, returned as is."
+    )
     group_key = serializers.CharField(
         max_length=GROUP_KEY_MAX, required=False, allow_blank=True, help_text="Aggregation / collapse key."
     )
@@ -110,7 +112,9 @@ class BulkItemSerializer(SendContentSerializer):
 
 
 class SendBulkSerializer(serializers.Serializer):
-    notifications = BulkItemSerializer(many=True, min_length=1, max_length=BULK_MAX, allow_empty=False)
+    notifications = BulkItemSerializer(  # type: ignore[call-arg]
+        many=True, min_length=1, max_length=BULK_MAX, allow_empty=False
+    )
 
 
 class SendResultSerializer(serializers.Serializer):
@@ -146,7 +150,7 @@ class NotificationSerializer(serializers.Serializer):
     url = serializers.CharField(allow_blank=True)
     image_url = serializers.CharField(allow_blank=True)
     actions = ActionSerializer(many=True)
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]
     group_key = serializers.CharField(allow_blank=True)
     actor = serializers.IntegerField(allow_null=True, help_text="User id of who caused it, if any.")
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -211,7 +215,7 @@ class UnreadCountSerializer(serializers.Serializer):
 
 class CategorySerializer(serializers.Serializer):
     slug = serializers.SlugField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     description = serializers.CharField(allow_blank=True)
     default_channels = serializers.ListField(child=serializers.ChoiceField(choices=["in_app", "email", "push"]))
     default_priority = serializers.ChoiceField(choices=Priority.choices)
@@ -239,7 +243,9 @@ CHANNELS_HELP = "category slug -> channel (in_app, email, push) -> enabled"
 
 
 class PreferencesSerializer(serializers.Serializer):
-    channels = serializers.DictField(child=serializers.DictField(child=serializers.BooleanField()), help_text=CHANNELS_HELP)
+    channels = serializers.DictField(
+        child=serializers.DictField(child=serializers.BooleanField()), help_text=CHANNELS_HELP
+    )
     quiet_hours = QuietHoursSerializer()
     email_digest = serializers.ChoiceField(choices=["off", "hourly", "daily"])
     muted_until = serializers.DateTimeField(allow_null=True, help_text="Do not disturb until (urgent still comes).")

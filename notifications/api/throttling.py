@@ -18,11 +18,22 @@ from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
-PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def rate_parse(rate: str) -> tuple[int, int] | None:
-    """"<n>/<period>" -> (n, seconds); period may carry a multiplier ("100/10s"). Empty or "off": no limit."""
+    """ "<n>/<period>" -> (n, seconds); period may carry a multiplier ("100/10s"). Empty or "off": no limit."""
     rate = (rate or "").strip().lower()
     if rate in ("", "off", "none"):
         return None

@@ -17,9 +17,15 @@ urlpatterns = [
     path("notifications/", views.NotificationListView.as_view(), name="api-notification-list"),
     path("notifications/send/", views.NotificationSendView.as_view(), name="api-notification-send"),
     path("notifications/send-bulk/", views.NotificationSendBulkView.as_view(), name="api-notification-send-bulk"),
-    path("notifications/mark-all-read/", views.NotificationMarkAllReadView.as_view(), name="api-notification-mark-all-read"),
+    path(
+        "notifications/mark-all-read/",
+        views.NotificationMarkAllReadView.as_view(),
+        name="api-notification-mark-all-read",
+    ),
     path("notifications/mark-seen/", views.NotificationMarkSeenView.as_view(), name="api-notification-mark-seen"),
-    path("notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"),
+    path(
+        "notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"
+    ),
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),

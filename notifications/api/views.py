@@ -1,6 +1,6 @@
 """Send and inbox endpoints (contract.md, REST API). Thin: parse, call one service or selector, render.
 
-Every inbox query goes through selectors with user=request.user: another user's notification is a 404, exactly
+Every inbox query goes through selectors with user=request_user(request): another user's notification is a 404, exactly
 like a missing one.
 """
 
@@ -25,7 +25,7 @@ from ..payloads import notification_payload
 from . import serializers as s
 from .idempotency import HEADER, REPLAY_HEADER, idempotency_complete, idempotent
 from .pagination import SeqCursorPagination
-from .permissions import CanSendNotifications, user_can_broadcast
+from .permissions import CanSendNotifications, request_user, user_can_broadcast
 from .throttling import SenderRateThrottle
 
 User = get_user_model()
@@ -70,7 +70,7 @@ def _usernames_resolve(names: list[str]) -> list[int]:
 
 
 def _content_kwargs(data: dict[str, Any]) -> dict[str, Any]:
-    kwargs = {name: data[name] for name in ("category", "title") if name in data}
+    kwargs: dict[str, Any] = {name: data[name] for name in ("category", "title") if name in data}
     for name in ("priority", "body", "url", "image_url", "data", "group_key", "expires_at"):
         if data.get(name) is not None:
             kwargs[name] = data[name]
@@ -104,7 +104,7 @@ class NotificationSendView(ProducerView):
         serializer = s.SendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "audience" in data and not user_can_broadcast(request.user):
+        if "audience" in data and not user_can_broadcast(request_user(request)):
             raise PermissionDenied("Broadcasting to an audience needs notifications.broadcast_notification.")
         return idempotent(request, lambda record: self._send(request, data, record))
 
@@ -115,17 +115,17 @@ class NotificationSendView(ProducerView):
             with transaction.atomic():
                 if "audience" in data:
                     result = services.notification_broadcast(
-                        audience=data["audience"], actor=request.user, idempotency_key=key, **kwargs
+                        audience=data["audience"], actor=request_user(request), idempotency_key=key, **kwargs
                     )
                     body: dict[str, Any] = {"id": str(result.id), "status": "queued"}
-                    code = status.HTTP_202_ACCEPTED
+                    code: int = status.HTTP_202_ACCEPTED
                 else:
                     if "recipient_usernames" in data:
                         recipients = _usernames_resolve(data["recipient_usernames"])
                     else:
                         recipients = data["recipients"]
                     result = services.notify(
-                        recipients=recipients, actor=request.user, idempotency_key=key, **kwargs
+                        recipients=recipients, actor=request_user(request), idempotency_key=key, **kwargs
                     )
                     body = _send_body(result)
                     code = status.HTTP_201_CREATED
@@ -170,7 +170,7 @@ class NotificationSendBulkView(ProducerView):
             sends.append(kwargs)
         try:
             with transaction.atomic():
-                results = services.notification_send_bulk(sends=sends, actor=request.user)
+                results = services.notification_send_bulk(sends=sends, actor=request_user(request))
                 if any(errors):
                     raise services.BulkValidationError({})  # roll back: all or nothing
                 body = {"ids": [str(r.id) for r in results]}
@@ -193,7 +193,7 @@ def _notification_or_404(request: Request, id: str) -> Notification:
     except ValueError:
         raise NotFound("No notification with this id.")
     try:
-        return selectors.notification_get(user=request.user, id=uuid)
+        return selectors.notification_get(user=request_user(request), id=uuid)
     except Notification.DoesNotExist:
         raise NotFound("No notification with this id.")
 
@@ -229,7 +229,7 @@ class NotificationListView(APIView):
         params = query.validated_data
         _category_check(params.get("category", []), "category")
         qs = selectors.notification_list(
-            user=request.user,
+            user=request_user(request),
             status=params.get("status", selectors.Status.INBOX),
             categories=params.get("category", ()),
             priorities=params.get("priority", ()),
@@ -268,7 +268,10 @@ class NotificationDetailView(APIView):
         changes = serializer.validated_data
         if changes:
             services.notification_update_state(
-                user=request.user, ids=[notification.uuid], read=changes.get("read"), archived=changes.get("archived")
+                user=request_user(request),
+                ids=[notification.uuid],
+                read=changes.get("read"),
+                archived=changes.get("archived"),
             )
             notification = _notification_or_404(request, id)
         return Response(notification_payload(notification))
@@ -290,7 +293,7 @@ class NotificationMarkAllReadView(APIView):
         if category:
             _category_check([category], "category")
         updated = services.notification_mark_all_read(
-            user=request.user, up_to_seq=data.get("up_to_seq"), category=category or None
+            user=request_user(request), up_to_seq=data.get("up_to_seq"), category=category or None
         )
         return Response({"updated": updated})
 
@@ -306,7 +309,9 @@ class NotificationMarkSeenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = s.MarkSeenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        updated = services.notification_mark_seen(user=request.user, up_to_seq=serializer.validated_data["up_to_seq"])
+        updated = services.notification_mark_seen(
+            user=request_user(request), up_to_seq=serializer.validated_data["up_to_seq"]
+        )
         return Response({"updated": updated})
 
 
@@ -318,4 +323,4 @@ class NotificationUnreadCountView(APIView):
         responses={200: s.UnreadCountSerializer, 401: E401},
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.notification_counts(user=request.user))
+        return Response(selectors.notification_counts(user=request_user(request)))

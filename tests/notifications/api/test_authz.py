@@ -15,16 +15,51 @@ OWNER_TOKEN = "owner-fcm-token-0123456789"
 ENDPOINTS = [
     ("get", "/api/v1/notifications/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/notifications/{n}/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
-    ("patch", "/api/v1/notifications/{n}/", {"read": True}, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
-    ("post", "/api/v1/notifications/mark-all-read/", {}, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
-    ("post", "/api/v1/notifications/mark-seen/", {"up_to_seq": 10}, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
-    ("get", "/api/v1/notifications/unread-count/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
+    (
+        "patch",
+        "/api/v1/notifications/{n}/",
+        {"read": True},
+        dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "post",
+        "/api/v1/notifications/mark-all-read/",
+        {},
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
+    (
+        "post",
+        "/api/v1/notifications/mark-seen/",
+        {"up_to_seq": 10},
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/unread-count/",
+        None,
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
     ("post", "/api/v1/notifications/send/", "SEND", dict(anonymous=401, owner=403, other=403, sender=201, staff=201)),
-    ("post", "/api/v1/notifications/send-bulk/", "BULK", dict(anonymous=401, owner=403, other=403, sender=201, staff=201)),
-    ("post", "/api/v1/notifications/send/", "AUDIENCE", dict(anonymous=401, owner=403, other=403, sender=403, staff=202)),
+    (
+        "post",
+        "/api/v1/notifications/send-bulk/",
+        "BULK",
+        dict(anonymous=401, owner=403, other=403, sender=201, staff=201),
+    ),
+    (
+        "post",
+        "/api/v1/notifications/send/",
+        "AUDIENCE",
+        dict(anonymous=401, owner=403, other=403, sender=403, staff=202),
+    ),
     ("get", "/api/v1/categories/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/preferences/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
-    ("patch", "/api/v1/preferences/", {"email_digest": "daily"}, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
+    (
+        "patch",
+        "/api/v1/preferences/",
+        {"email_digest": "daily"},
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
     ("get", "/api/v1/devices/fcm/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/devices/fcm/{d}/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
     ("delete", "/api/v1/devices/fcm/{d}/", None, dict(anonymous=401, owner=204, other=404, sender=404, staff=404)),
@@ -39,7 +74,11 @@ ROLES = ["anonymous", "owner", "other", "sender", "staff"]
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(("method", "path", "payload", "expected"), ENDPOINTS, ids=[f"{e[0]} {e[1]} {e[2] if isinstance(e[2], str) else ''}" for e in ENDPOINTS])
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "expected"),
+    ENDPOINTS,
+    ids=[f"{e[0]} {e[1]} {e[2] if isinstance(e[2], str) else ''}" for e in ENDPOINTS],
+)
 def test_authorization_matrix(db, settings, role, method, path, payload, expected):
     settings.NOTIFICATIONS_SEND_RATE = "off"
     # given an owner with a notification (with a secret in it) and a device, and the other roles
@@ -71,7 +110,12 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         text = response.content.decode()
         assert secret not in text
         assert OWNER_TOKEN not in text and OWNER_TOKEN[-4:] not in text.replace(str(notification.uuid), "")
-    if role in ("other", "sender", "staff") and method == "get" and response.status_code == 200 and "application/json" in response["Content-Type"]:
+    if (
+        role in ("other", "sender", "staff")
+        and method == "get"
+        and response.status_code == 200
+        and "application/json" in response["Content-Type"]
+    ):
         assert str(notification.uuid) not in json.dumps(response.json()) or path.startswith("/api/v1/schema")
     # a refused write changed nothing
     notification.refresh_from_db()

@@ -18,7 +18,9 @@ def test_healthz_names_what_is_down(client, db, settings):
     # given a broker and a channel layer on a port where nothing listens
     dead = "redis://127.0.0.1:1/0"
     settings.CELERY_BROKER_URL = dead
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [dead]}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [dead]}}
+    }
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
@@ -34,7 +36,9 @@ def test_metrics_count_sent_notifications_after_commit(sender, alice, bob, djang
     before = sent()
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(sender).post(
-            SEND, {"recipients": [alice.pk, bob.pk], "category": "mention", "priority": "urgent", "title": "x"}, format="json"
+            SEND,
+            {"recipients": [alice.pk, bob.pk], "category": "mention", "priority": "urgent", "title": "x"},
+            format="json",
         )
     assert response.status_code == 201
     assert sent() == before + 2
@@ -49,7 +53,9 @@ def test_metrics_count_sent_notifications_after_commit(sender, alice, bob, djang
 def test_metrics_not_counted_when_the_send_rolls_back(sender, alice, django_capture_on_commit_callbacks):
     before = metrics.NOTIFICATIONS_SENT.labels(category="comment", priority="normal")._value.get()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_for(sender).post(SEND, {"recipients": [alice.pk], "category": "comment", "title": "x", "url": "javascript:1"}, format="json")
+        response = client_for(sender).post(
+            SEND, {"recipients": [alice.pk], "category": "comment", "title": "x", "url": "javascript:1"}, format="json"
+        )
     assert response.status_code == 400
     assert metrics.NOTIFICATIONS_SENT.labels(category="comment", priority="normal")._value.get() == before
 

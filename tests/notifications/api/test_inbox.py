@@ -162,7 +162,9 @@ def test_mark_all_read_up_to_seq_and_category(alice_client, alice):
     send([alice], category="comment")
     send([alice], category="mention")
     send([alice], category="comment")
-    response = alice_client.post("/api/v1/notifications/mark-all-read/", {"up_to_seq": 2, "category": "comment"}, format="json")
+    response = alice_client.post(
+        "/api/v1/notifications/mark-all-read/", {"up_to_seq": 2, "category": "comment"}, format="json"
+    )
     assert response.json() == {"updated": 1}
     unread = set(Notification.objects.filter(recipient=alice, read_at__isnull=True).values_list("seq", flat=True))
     assert unread == {2, 3}

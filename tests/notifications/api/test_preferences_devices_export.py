@@ -65,7 +65,9 @@ def test_bad_preferences_are_400_and_write_nothing(alice_client, alice, payload,
 
 
 def test_device_register_list_delete_own(alice_client, bob_client, alice):
-    response = alice_client.post("/api/v1/devices/fcm/", {"registration_id": "fcm-token-1", "device_id": "0x1f"}, format="json")
+    response = alice_client.post(
+        "/api/v1/devices/fcm/", {"registration_id": "fcm-token-1", "device_id": "0x1f"}, format="json"
+    )
     assert response.status_code == 201, response.content
     assert response.json()["device_id"] in ("0x1f", 31)
     assert [d["registration_id"] for d in alice_client.get("/api/v1/devices/fcm/").json()] == ["fcm-token-1"]
@@ -92,7 +94,10 @@ def test_token_registered_by_another_user_moves_never_duplicates(alice_client, b
         ("/api/v1/devices/fcm/", {"registration_id": "t", "device_id": "-1"}),
         ("/api/v1/devices/fcm/", {"registration_id": "t", "device_id": hex(2**64)}),
         ("/api/v1/devices/apns/", {"registration_id": "not hex"}),
-        ("/api/v1/devices/webpush/", {"registration_id": "https://push.example/x", "p256dh": "k", "auth": "a", "browser": "NETSCAPE"}),
+        (
+            "/api/v1/devices/webpush/",
+            {"registration_id": "https://push.example/x", "p256dh": "k", "auth": "a", "browser": "NETSCAPE"},
+        ),
     ],
 )
 def test_bad_device_registrations_are_400(alice_client, path, payload):
@@ -103,7 +108,9 @@ def test_bad_device_registrations_are_400(alice_client, path, payload):
 
 def test_device_id_cannot_be_mass_assigned(alice_client, bob):
     theirs = GCMDevice.objects.create(user=bob, registration_id="bob-token")
-    response = alice_client.post("/api/v1/devices/fcm/", {"id": theirs.pk, "registration_id": "alice-token"}, format="json")
+    response = alice_client.post(
+        "/api/v1/devices/fcm/", {"id": theirs.pk, "registration_id": "alice-token"}, format="json"
+    )
     assert response.status_code == 201
     theirs.refresh_from_db()
     assert (theirs.user_id, theirs.registration_id) == (bob.pk, "bob-token")
@@ -112,7 +119,9 @@ def test_device_id_cannot_be_mass_assigned(alice_client, bob):
 def test_export_has_own_data_with_masked_tokens(alice, bob):
     send([alice], title="mine")
     send([bob], title="not mine")
-    WebPushDevice.objects.create(user=alice, registration_id="https://push.example/secret-endpoint-9876", p256dh="k", auth="a")
+    WebPushDevice.objects.create(
+        user=alice, registration_id="https://push.example/secret-endpoint-9876", p256dh="k", auth="a"
+    )
     data = client_for(alice).get("/api/v1/me/export/").json()
     assert data["user"] == {"id": alice.pk, "username": "alice", "email": "alice@example.com"}
     assert [n["title"] for n in data["notifications"]] == ["mine"]

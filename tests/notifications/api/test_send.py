@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from notifications.models import Content, IdempotencyRecord, Notification
+from notifications.models import Content, Notification
 
 SEND = "/api/v1/notifications/send/"
 BULK = "/api/v1/notifications/send-bulk/"
@@ -23,7 +23,12 @@ def test_send_to_ids_creates_one_row_per_recipient(sender_client, alice, bob):
     assert sorted(response.data["notification_ids"]) == sorted(str(u) for u in rows.values_list("uuid", flat=True))
     assert sorted(rows.values_list("recipient_id", flat=True)) == sorted([alice.pk, bob.pk])
     content = Content.objects.get()
-    assert (content.title, content.body, content.data, content.producer) == ("Bob replied", "b", {"k": 1}, f"user:{content.actor_id}")
+    assert (content.title, content.body, content.data, content.producer) == (
+        "Bob replied",
+        "b",
+        {"k": 1},
+        f"user:{content.actor_id}",
+    )
 
 
 def test_send_by_usernames(sender_client, alice):
@@ -112,12 +117,18 @@ def test_bulk_sends_all(sender_client, alice, bob):
     response = sender_client.post(BULK, {"notifications": items}, format="json")
     assert response.status_code == 201, response.content
     assert len(response.data["ids"]) == 4
-    assert list(Notification.objects.filter(recipient=alice).order_by("seq").values_list("content__title", flat=True)) == ["t0", "t1", "t2"]
+    assert list(
+        Notification.objects.filter(recipient=alice).order_by("seq").values_list("content__title", flat=True)
+    ) == ["t0", "t1", "t2"]
     assert Notification.objects.filter(recipient=bob).count() == 1
 
 
 def test_bulk_is_all_or_nothing_and_names_the_item(sender_client, alice):
-    items = [body(recipients=[alice.pk]), body(recipients=[alice.pk], url="javascript:x"), body(recipient_usernames=["ghost"])]
+    items = [
+        body(recipients=[alice.pk]),
+        body(recipients=[alice.pk], url="javascript:x"),
+        body(recipient_usernames=["ghost"]),
+    ]
     response = sender_client.post(BULK, {"notifications": items}, format="json")
     assert response.status_code == 400
     errors = response.json()["notifications"]
@@ -194,3 +205,21 @@ def test_unknown_group_is_a_400(broadcaster):
     assert response.status_code == 400
     assert "audience" in response.json()
     assert Content.objects.count() == 0
+
+
+def test_bulk_resolves_recipients_in_one_query(sender, alice, bob):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.services import notification_send_bulk
+
+    # given 50 items to users given as ids and as objects
+    sends = [{"recipients": [alice.pk] if i % 2 else [bob], "category": "comment", "title": f"t{i}"} for i in range(50)]
+    # when
+    with CaptureQueriesContext(connection) as ctx:
+        results = notification_send_bulk(sends=sends, actor=sender)
+    # then the recipients were checked with one query, not one per item
+    lookups = [q["sql"] for q in ctx.captured_queries if '"auth_user"."is_active"' in q["sql"]]
+    assert len(lookups) == 1
+    assert len(results) == 50
+    assert Notification.objects.filter(recipient=alice).count() == 25
