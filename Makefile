@@ -29,7 +29,7 @@ run: $(VENV)/.installed
 	@echo "  Send her a notification from another terminal:"
 	@echo "    $(PY) manage.py notify --to alice --category comment --title 'Hello'"
 	@echo ""
-	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) notifyproject.asgi:application
+	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 65536 --websocket-max-frame-size 65536 notifyproject.asgi:application
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -c tests/pytest.ini --rootdir . $(PYTEST_ARGS)

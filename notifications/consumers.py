@@ -28,6 +28,13 @@ from .payloads import notification_payload
 
 logger = logging.getLogger(__name__)
 
+
+def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """ORM work in the thread pool, not on the single thread-sensitive executor: a few hundred sockets connecting
+    at once would otherwise queue their handshakes behind each other."""
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
 CLOSE_TOO_BIG = 1009
 CLOSE_RATE_LIMITED = 4429
 CLOSE_SESSION_ENDED = 4401
@@ -118,7 +125,7 @@ class NotificationConsumer(AsyncConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
         await self.send({"type": "websocket.accept"})
-        unread, last_seq = await database_sync_to_async(_hello_state)(self.user)
+        unread, last_seq = await in_db_thread(_hello_state)(self.user)
         self.base = self.cursor = last_seq
         await self._send_frame(
             {"type": "hello", "unread_count": unread, "last_seq": last_seq, "server_time": timezone.now().isoformat()}
@@ -184,7 +191,7 @@ class NotificationConsumer(AsyncConsumer):
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             await self._send_frame({"type": "resync_required", "reason": "invalid_cursor"})
             return
-        last_seq, oldest = await database_sync_to_async(_cursor_state)(self.user)
+        last_seq, oldest = await in_db_thread(_cursor_state)(self.user)
         if after > last_seq:
             await self._send_frame({"type": "resync_required", "reason": "cursor_ahead"})
             return
@@ -200,7 +207,7 @@ class NotificationConsumer(AsyncConsumer):
         size = settings.WS_REPLAY_PAGE
         count = 0
         while True:
-            rows = await database_sync_to_async(page)(self.user, self.cursor, size)
+            rows = await in_db_thread(page)(self.user, self.cursor, size)
             for seq, text in rows:
                 await self._send_text(text)
                 self.cursor = seq
@@ -210,17 +217,17 @@ class NotificationConsumer(AsyncConsumer):
 
     async def client_mark_read(self, frame: dict[str, Any]) -> None:
         ids = _ids_clean(frame.get("ids"))
-        await database_sync_to_async(services.notification_update_state)(user=self.user, ids=ids, read=True)
+        await in_db_thread(services.notification_update_state)(user=self.user, ids=ids, read=True)
 
     async def client_mark_unread(self, frame: dict[str, Any]) -> None:
         ids = _ids_clean(frame.get("ids"))
-        await database_sync_to_async(services.notification_update_state)(user=self.user, ids=ids, read=False)
+        await in_db_thread(services.notification_update_state)(user=self.user, ids=ids, read=False)
 
     async def client_mark_all_read(self, frame: dict[str, Any]) -> None:
         up_to = frame.get("up_to_seq")
         if up_to is not None and (not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0):
             raise FrameError("bad_request", "up_to_seq must be a non-negative integer.")
-        await database_sync_to_async(services.notification_mark_all_read)(user=self.user, up_to_seq=up_to)
+        await in_db_thread(services.notification_mark_all_read)(user=self.user, up_to_seq=up_to)
 
     client_handlers: dict[str, Callable[["NotificationConsumer", dict[str, Any]], Awaitable[None]]] = {
         "ping": client_ping,

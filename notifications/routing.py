@@ -10,14 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http.request import validate_host
 from django.urls import path
 
-from .consumers import NotificationConsumer
+from .consumers import NotificationConsumer, in_db_thread
 from .realtime import session_fingerprint
 from .tickets import ws_ticket_consume
 
@@ -61,7 +60,7 @@ class HandshakeGuard:
             return await _deny(receive, send)
         tickets = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket")
         if tickets:
-            user = await database_sync_to_async(_ticket_user)(tickets[0])
+            user = await in_db_thread(_ticket_user)(tickets[0])
             if user is None:
                 return await _deny(receive, send)
             scope = {**scope, "user": user, "ws_session_fingerprint": None}
@@ -73,6 +72,28 @@ class HandshakeGuard:
             scope = {**scope, "ws_session_fingerprint": session_fingerprint(session.session_key if session else None)}
         return await self.inner(scope, receive, send)
 
+
+def _daphne_oversized_frames_close_with_1009() -> None:
+    """daphne (>= 4.2.2) refuses frames over --websocket-max-message-size before reading them, but its WebSocket
+    engine (autobahn) then drops the TCP connection (1006) instead of closing with 1009 as contract.md promises.
+    Make it send the close frame: the only change is how a failed connection ends."""
+    try:
+        from autobahn.websocket.protocol import WebSocketServerFactory
+    except ImportError:
+        return
+    original = WebSocketServerFactory.resetProtocolOptions
+    if getattr(original, "closes_politely", False):
+        return
+
+    def reset(self: Any) -> None:
+        original(self)
+        self.failByDrop = False
+
+    reset.closes_politely = True  # type: ignore[attr-defined]
+    WebSocketServerFactory.resetProtocolOptions = reset  # type: ignore[method-assign]
+
+
+_daphne_oversized_frames_close_with_1009()
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),

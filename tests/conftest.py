@@ -75,3 +75,17 @@ def staff(db):
 @pytest.fixture
 def sender(db):
     return make_user("sender", perms=["send_notification"])
+
+
+@pytest.fixture(autouse=True)
+def _categories_seeded(request):
+    """A transactional test flushes every table afterwards, the categories seeded by migration too: put them back
+    before each transactional test, whatever ran before it."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker is not None and marker.kwargs.get("transaction")):
+        import importlib
+
+        from django.apps import apps
+
+        request.getfixturevalue("transactional_db")
+        importlib.import_module("notifications.migrations.0002_seed_categories").seed(apps, None)

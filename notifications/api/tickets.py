@@ -23,5 +23,7 @@ class WsTicketCreateView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        ticket = ws_ticket_create(user_id=int(request.user.pk))
+        user_id = request.user.pk
+        assert user_id is not None  # IsAuthenticated
+        ticket = ws_ticket_create(user_id=user_id)
         return Response({"ticket": ticket, "expires_in": settings.WS_TICKET_TTL}, status=status.HTTP_201_CREATED)

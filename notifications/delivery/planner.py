@@ -72,9 +72,9 @@ def deliveries_plan(*, content: Content, category: Category, notifications: Sequ
             rows.append((notification_id, DeliveryChannel.EMAIL, "", plan.email_due, plan.email_digest))
             immediate = immediate or (plan.email_due <= now and not plan.email_digest)
         if plan.push_due is not None and allowed(user_id, ChannelKind.PUSH):
-            for channel, by_user in devices_by_user.items():
+            for push_channel, by_user in devices_by_user.items():
                 for device_pk in by_user.get(user_id, ()):
-                    rows.append((notification_id, channel, str(device_pk), plan.push_due, False))
+                    rows.append((notification_id, push_channel, str(device_pk), plan.push_due, False))
                     immediate = immediate or plan.push_due <= now
     _deliveries_insert(rows, now)
     if immediate:

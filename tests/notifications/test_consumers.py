@@ -21,7 +21,7 @@ from notifications.models import Notification, WsTicket
 from notifications.routing import websocket_application
 from notifications.tickets import ws_ticket_create
 from tests.factories import make_user, send
-from tests.notifications.realtime_helpers import async_test, categories_seed
+from tests.notifications.realtime_helpers import async_test
 
 ORIGIN = (b"origin", b"http://testserver")
 
@@ -29,8 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _seeded():
-    categories_seed()
+def _thread_connections_closed(monkeypatch):
+    # Consumers' database threads close their connections after each use, so the next flush is never blocked.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
     yield
     # The consumers' database thread keeps its connection (CONN_MAX_AGE): close it before the next flush.
     asyncio.run(database_sync_to_async(connections.close_all)())
