@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -80,7 +81,9 @@ class AnnouncementForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         groups = [(f"group:{name}", f"Group: {name}") for name in Group.objects.values_list("name", flat=True)]
-        self.fields["audience"].choices = [("all", "All active users"), *groups]
+        audience = self.fields["audience"]
+        assert isinstance(audience, forms.ChoiceField)
+        audience.choices = [("all", "All active users"), *groups]
         self.fields["category"].initial = Category.objects.filter(slug="announcement").first()
 
 
@@ -91,6 +94,7 @@ def announcement_view(request: HttpRequest) -> HttpResponse:
         return redirect("admin:index")
     form = AnnouncementForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        assert isinstance(request.user, AbstractBaseUser)  # admin_view: a logged-in staff member
         users = get_user_model().objects.filter(is_active=True)
         audience = form.cleaned_data["audience"]
         if audience.startswith("group:"):

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -115,23 +115,11 @@ def publish(messages: Sequence[tuple[str, Message]]) -> None:
         logger.exception("realtime publish failed for %d messages", len(messages))
 
 
-def notifications_publish_on_commit(notifications: Iterable[Notification], content: Content) -> None:
-    """One `notification` frame per recipient, the shared part serialized once per send, published after commit
-    in one pipelined round trip for the whole batch."""
-    shared = content_payload(content, content.category)
+def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
+    """One `notification` frame per recipient, each send's shared part serialized once, published after commit
+    in one pipelined round trip for every send of the call (a bulk send is one publish, not one per item)."""
     messages: list[tuple[str, Message]] = []
-    for n in notifications:
-        text = notification_frame(notification_payload(n, shared), replay=False)
-        messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
-    if messages:
-        transaction.on_commit(lambda: _notifications_publish(messages))
-
-
-def notifications_publish_many_on_commit(sends: Sequence[tuple[Sequence[Notification], Content]]) -> None:
-    """notifications_publish_on_commit for the contents of a bulk send: one pipelined round trip for all of them,
-    not one per content."""
-    messages: list[tuple[str, Message]] = []
-    for notifications, content in sends:
+    for content, notifications in sends:
         shared = content_payload(content, content.category)
         for n in notifications:
             text = notification_frame(notification_payload(n, shared), replay=False)

@@ -21,7 +21,7 @@ from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from . import metrics, realtime, selectors
-from .delivery.planner import deliveries_cancel, deliveries_plan, deliveries_plan_many
+from .delivery.planner import deliveries_cancel, deliveries_plan
 from .models import Category, Content, Notification
 from .validation import IDEMPOTENCY_KEY_MAX, SendSpec, send_validate
 
@@ -94,7 +94,7 @@ def _active_ids(ids: Sequence[int]) -> set[int]:
         meta = User._meta
         with connection.cursor() as cursor:
             cursor.execute(
-                f'SELECT "{meta.pk.column}" FROM "{meta.db_table}" WHERE "{meta.pk.column}" = ANY(%s) AND is_active',  # noqa: S608
+                f'SELECT "{meta.pk.column}" FROM "{meta.db_table}" WHERE "{meta.pk.column}" = ANY(%s) AND is_active',
                 [list(ids)],
             )
             return {row[0] for row in cursor.fetchall()}
@@ -239,12 +239,14 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
             )
 
 
-def _after_insert(content: Content, rows: Sequence[Notification]) -> None:
-    deliveries_plan(content=content, category=content.category, notifications=rows)
-    realtime.notifications_publish_on_commit(rows, content)
-    metrics.notifications_sent_on_commit(
-        category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
-    )
+def _after_insert(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
+    """Plan deliveries and register the realtime publish, once for all sends of a call."""
+    deliveries_plan(sends=sends)
+    realtime.notifications_publish_on_commit(sends)
+    for content, rows in sends:
+        metrics.notifications_sent_on_commit(
+            category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
+        )
 
 
 def _replay(existing: Content, fingerprint: str) -> SendResult:
@@ -252,7 +254,10 @@ def _replay(existing: Content, fingerprint: str) -> SendResult:
         raise IdempotencyConflict("This idempotency key was already used for a different send.")
     ids = list(Notification.objects.filter(content=existing).order_by("id").values_list("uuid", flat=True))
     return SendResult(
-        id=existing.uuid, content=existing, recipient_count=existing.recipient_count, notification_ids=ids,
+        id=existing.uuid,
+        content=existing,
+        recipient_count=existing.recipient_count,
+        notification_ids=ids,
         replayed=True,
     )
 
@@ -282,8 +287,16 @@ def notify(
     IdempotencyConflict. Concurrent duplicates block on the unique index and then replay.
     """
     spec = send_validate(
-        category=category, title=title, body=body, url=url, image_url=image_url, priority=priority,
-        actions=actions, data=data, group_key=group_key, expires_at=expires_at,
+        category=category,
+        title=title,
+        body=body,
+        url=url,
+        image_url=image_url,
+        priority=priority,
+        actions=actions,
+        data=data,
+        group_key=group_key,
+        expires_at=expires_at,
     )
     key = _idempotency_key_clean(idempotency_key)
     recipient_ids = recipients_resolve(recipients)
@@ -296,7 +309,11 @@ def notify(
             if existing is not None:
                 return _replay(existing, fingerprint)
         content = _content_build(
-            spec, actor=actor, producer=producer, idempotency_key=key, fingerprint=fingerprint,
+            spec,
+            actor=actor,
+            producer=producer,
+            idempotency_key=key,
+            fingerprint=fingerprint,
             recipient_count=len(recipient_ids),
         )
         try:
@@ -307,7 +324,7 @@ def notify(
             existing = Content.objects.get(producer=producer, idempotency_key=key)
             return _replay(existing, fingerprint)
         (rows,) = _fan_out([(content, recipient_ids)])
-        _after_insert(content, rows)
+        _after_insert([(content, rows)])
     return SendResult(
         id=content.uuid, content=content, recipient_count=len(rows), notification_ids=[r.uuid for r in rows]
     )
@@ -363,27 +380,23 @@ def notification_send_bulk(
     with transaction.atomic():
         contents = [
             _content_build(
-                spec, actor=actor, producer=producer, idempotency_key="", fingerprint="",
+                spec,
+                actor=actor,
+                producer=producer,
+                idempotency_key="",
+                fingerprint="",
                 recipient_count=len(ids),
             )
             for spec, ids in prepared
         ]
         Content.objects.bulk_create(contents, batch_size=500)
-        if connection.vendor != "postgresql" or any(c.pk is None for c in contents):
-            # SQLite bulk_create returns pks on 3.35+, but be certain before rows reference them.
+        if any(c.pk is None for c in contents):
+            # Backends that cannot return ids from a bulk insert (PostgreSQL and SQLite 3.35+ can).
             by_uuid = dict(Content.objects.filter(uuid__in=[c.uuid for c in contents]).values_list("uuid", "pk"))
             for c in contents:
                 c.pk = by_uuid[c.uuid]
         per_send = _fan_out([(c, ids) for c, (_spec, ids) in zip(contents, prepared, strict=True)])
-        # Planning and publishing once for all contents: per content they cost ~6 queries and a Redis round trip
-        # each, which capped bulk sends near 100 contents/s (docs/performance.md).
-        deliveries_plan_many(sends=list(zip(contents, per_send, strict=True)))
-        realtime.notifications_publish_many_on_commit(list(zip(per_send, contents, strict=True)))
-        for content, rows in zip(contents, per_send, strict=True):
-            metrics.notifications_sent_on_commit(
-                category=content.category.slug, priority=content.priority, count=len(rows),
-                created_at=content.created_at,
-            )
+        _after_insert(list(zip(contents, per_send, strict=True)))
     return [
         SendResult(id=c.uuid, content=c, recipient_count=len(rows), notification_ids=[r.uuid for r in rows])
         for c, rows in zip(contents, per_send, strict=True)
@@ -599,6 +612,6 @@ def notification_broadcast_batch(*, content_id: int, audience: str, batch_size: 
         if not ids:
             return 0
         (rows,) = _fan_out([(content, ids)])
-        _after_insert(content, rows)
+        _after_insert([(content, rows)])
         Content.objects.filter(pk=content_id).update(recipient_count=F("recipient_count") + len(ids))
     return len(ids)

@@ -38,7 +38,6 @@ def idempotency_purge() -> int:
     return purge()
 
 
-
 @shared_task(name="notifications.tasks.delivery_send")
 def delivery_send(delivery_ids: list[int]) -> dict[str, int]:
     """Send these deliveries. Ids only; the state machine claims them, so a second run of the same message is a
@@ -47,9 +46,9 @@ def delivery_send(delivery_ids: list[int]) -> dict[str, int]:
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_content")
-def deliveries_dispatch_content(content_id: int) -> int:
-    """Right after a send committed: hand its immediately-due deliveries to workers."""
-    return machine.deliveries_dispatch_content(content_id=content_id)
+def deliveries_dispatch_content(content_ids: list[int]) -> int:
+    """Right after sends committed: hand their immediately-due deliveries to workers (one message per call)."""
+    return machine.deliveries_dispatch_content(content_ids=content_ids)
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_due")

@@ -13,7 +13,15 @@ class PreferenceAdmin(admin.ModelAdmin):
 
 @admin.register(UserSettings)
 class UserSettingsAdmin(admin.ModelAdmin):
-    list_display = ["user", "quiet_hours_enabled", "quiet_start", "quiet_end", "timezone", "email_digest", "muted_until"]
+    list_display = [
+        "user",
+        "quiet_hours_enabled",
+        "quiet_start",
+        "quiet_end",
+        "timezone",
+        "email_digest",
+        "muted_until",
+    ]
     list_filter = ["quiet_hours_enabled", "email_digest", "email_content"]
     search_fields = ["user__username", "user__email"]
     raw_id_fields = ["user"]

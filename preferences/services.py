@@ -57,9 +57,7 @@ def _clean_channels(value: Any, errors: dict[str, list[str]]) -> list[tuple[Cate
             elif not isinstance(enabled, bool):
                 errors.setdefault("channels", []).append(f"{slug}.{channel}: must be true or false.")
             elif category.mandatory and channel in MANDATORY_CHANNELS and not enabled:
-                errors.setdefault("channels", []).append(
-                    f"{slug} is mandatory: {channel} cannot be turned off."
-                )
+                errors.setdefault("channels", []).append(f"{slug} is mandatory: {channel} cannot be turned off.")
             else:
                 changes.append((category, channel, enabled))
     return changes

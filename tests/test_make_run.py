@@ -30,7 +30,12 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
     venv = Path(sys.prefix)
     proc = subprocess.Popen(
         ["make", "-s", "run", f"PORT={port}", f"VENV={venv}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -46,9 +51,21 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
             time.sleep(0.5)
 
         subprocess.run(
-            [str(venv / "bin" / "python"), "manage.py", "notify", "--to", "alice", "--category", "comment",
-             "--title", "Hello from the shell"],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            [
+                str(venv / "bin" / "python"),
+                "manage.py",
+                "notify",
+                "--to",
+                "alice",
+                "--category",
+                "comment",
+                "--title",
+                "Hello from the shell",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         session = requests.Session()
         page = session.get(f"{base}/accounts/login/", timeout=5)
@@ -56,7 +73,8 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
         response = session.post(
             f"{base}/accounts/login/",
             data={"username": "alice", "password": "demo-pass-123", "csrfmiddlewaretoken": token},
-            headers={"Referer": f"{base}/accounts/login/"}, timeout=5,
+            headers={"Referer": f"{base}/accounts/login/"},
+            timeout=5,
         )
         assert response.status_code == 200
         assert "Hello from the shell" in response.text

@@ -102,7 +102,10 @@ class ApnsChannel:
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
+    def send(self, messages: list[Message]) -> list[tuple[int, Outcome]]:
+        return list(enumerate(self._send(messages)))
+
+    def _send(self, messages: list[Message]) -> list[Outcome]:
         paused = breaker.remaining()
         if paused:
             return [retry("APNs breaker open", paused)] * len(messages)

@@ -1,18 +1,19 @@
 """The one interface every external delivery channel implements, and what they share.
 
 A delivery channel gets a batch of `Message`s (one per Delivery row, everything already loaded: no queries) and
-returns one `Outcome` per message, in order. The state machine (machine.py) turns outcomes into row states; the
-delivery channel never touches Delivery rows. Device deactivation on token-level errors is the `gone` outcome.
+reports one `Outcome` per message as soon as it is known. The state machine (machine.py) turns outcomes into row
+states; the delivery channel never touches Delivery rows. Device deactivation on token-level errors is the `gone`
+outcome.
 """
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from preferences.models import UserSettings
@@ -31,7 +32,7 @@ class Message:
     notification: Notification
     content: Content
     category: Category
-    user: AbstractBaseUser
+    user: Any  # the AUTH_USER_MODEL instance
     user_settings: UserSettings
     device: Any = None
 
@@ -73,7 +74,10 @@ class DeliveryChannel(Protocol):
 
     def is_configured(self) -> bool: ...
 
-    def send(self, messages: list[Message]) -> list[Outcome]: ...
+    def send(self, messages: list[Message]) -> Iterable[tuple[int, Outcome]]:
+        """(index into messages, outcome) as each result is known: the state machine records a `sent` at once,
+        so a worker killed mid-batch re-sends at most the one message in flight."""
+        ...
 
 
 def absolute_url(path: str) -> str:

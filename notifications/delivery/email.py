@@ -10,6 +10,7 @@ import logging
 import smtplib
 import socket
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -120,9 +121,8 @@ class EmailChannel:
     def is_configured(self) -> bool:
         return True
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
-        """One SMTP connection for the batch; each email succeeds or fails on its own."""
-        outcomes: list[Outcome | None] = [None] * len(messages)
+    def send(self, messages: list[Message]) -> Iterator[tuple[int, Outcome]]:
+        """One SMTP connection for the batch; each email succeeds or fails on its own, reported as it goes."""
         emails: list[tuple[list[int], EmailMultiAlternatives]] = []
         digests: dict[int, list[int]] = defaultdict(list)
         for index, message in enumerate(messages):
@@ -138,9 +138,11 @@ class EmailChannel:
         except Exception as exc:
             failed = _outcome(exc)
             logger.warning("email connection failed: %s", failed.error)
-            return [failed] * len(messages)
+            for index in range(len(messages)):
+                yield index, failed
+            return
         try:
-            for indexes, email in emails:
+            for position, (indexes, email) in enumerate(emails):
                 try:
                     connection.send_messages([email])
                     result = SENT
@@ -148,16 +150,21 @@ class EmailChannel:
                     result = _outcome(exc)
                     logger.warning("email delivery failed: %s", result.error)
                     if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
-                        connection.close()
-                        connection.open()
+                        try:
+                            connection.close()
+                            connection.open()
+                        except Exception as reopen:  # the server is gone: the rest of the batch retries
+                            failed = _outcome(reopen)
+                            for i in indexes:
+                                yield i, result
+                            for rest, _email in emails[position + 1 :]:
+                                for i in rest:
+                                    yield i, failed
+                            return
                 for i in indexes:
-                    outcomes[i] = result
-        except Exception as exc:  # the connection could not be reopened: the rest retries
-            failed = _outcome(exc)
-            outcomes = [o if o is not None else failed for o in outcomes]
+                    yield i, result
         finally:
             try:
                 connection.close()
             except Exception:  # closing a broken connection must not turn sent emails into failures
                 logger.debug("email connection close failed", exc_info=True)
-        return [o if o is not None else retry("not attempted") for o in outcomes]

@@ -64,7 +64,10 @@ class FcmChannel:
     def is_configured(self) -> bool:
         return bool(settings.FCM_CREDENTIALS)
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
+    def send(self, messages: list[Message]) -> list[tuple[int, Outcome]]:
+        return list(enumerate(self._send(messages)))
+
+    def _send(self, messages: list[Message]) -> list[Outcome]:
         paused = breaker.remaining()
         if paused:
             return [retry("FCM breaker open", paused)] * len(messages)

@@ -24,89 +24,34 @@ from .registry import PUSH, delivery_channels, devices
 logger = logging.getLogger(__name__)
 
 
-def deliveries_plan(*, content: Content, category: Category, notifications: Sequence[Notification]) -> int:
+def deliveries_plan(*, sends: Sequence[tuple[Content, Sequence[Notification]]]) -> int:
     """Create Delivery rows for the recipients' allowed external channels. Returns how many were created.
 
-    A constant number of queries whatever the recipient count: the recipients are a subquery on this content's rows,
-    preferences, settings and devices load in one query each, and all rows go in with one INSERT. Rows due now are
-    handed to a worker after commit (one task message per send); the rest wait for the dispatcher's scan.
+    One pass for every send of a call (a bulk send plans all its items together): a constant number of queries
+    whatever the number of sends and recipients. Recipients are a subquery on the rows just written; preferences,
+    settings and devices load in one query each; all rows go in with one INSERT. Rows due now are handed to a worker
+    after commit (one task message per call); the rest wait for the dispatcher's scan.
     """
-    if not notifications:
-        return 0
-    now = timezone.now()
-    # Only this call's rows: an audience broadcast writes one content's rows in several batches, in ascending user
-    # id order, so this batch is exactly the content's rows within its recipient id range.
-    recipient_ids = [n.recipient_id for n in notifications]
-    batch = Notification.objects.filter(
-        content=content, recipient_id__gte=min(recipient_ids), recipient_id__lte=max(recipient_ids)
-    )
-    recipients = batch.values("recipient_id")
-    per_recipient = list(batch.values_list("pk", "recipient_id"))
-    emails = dict(get_user_model().objects.filter(pk__in=recipients).values_list("pk", "email"))
-    explicit = preferences_explicit_bulk(user_ids=recipients, category_ids=[category.pk])
-    settings_by_user = user_settings_bulk(user_ids=recipients)
-
-    def allowed(user_id: int, channel: str) -> bool:
-        return channel_enabled(
-            category=category, channel=channel, explicit=explicit.get((user_id, category.pk, channel))
-        )
-
-    registry = delivery_channels()
-    devices_by_user: dict[str, dict[int, list[int]]] = {}
-    if any(allowed(user_id, ChannelKind.PUSH) for user_id in emails):
-        for channel in PUSH:
-            if registry[channel].is_configured():
-                found: dict[int, list[int]] = defaultdict(list)
-                for pk, user_id in (
-                    devices(channel).filter(active=True, user_id__in=recipients).values_list("pk", "user_id")
-                ):
-                    found[user_id].append(pk)
-                devices_by_user[channel] = found
-
-    rows: list[tuple[int, str, str, datetime, bool]] = []
-    immediate = False
-    # The plan depends on the settings only: every user who never changed one shares a single plan (computed once,
-    # not once per recipient: a third of a 10,000-recipient send's CPU before).
-    default_plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=UserSettings())
-    for notification_id, user_id in per_recipient:
-        user_settings = settings_by_user.get(user_id)
-        if user_settings is None:
-            plan = default_plan
-        else:
-            plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=user_settings)
-        if plan.email_due is not None and emails.get(user_id) and allowed(user_id, ChannelKind.EMAIL):
-            rows.append((notification_id, DeliveryChannel.EMAIL, "", plan.email_due, plan.email_digest))
-            immediate = immediate or (plan.email_due <= now and not plan.email_digest)
-        if plan.push_due is not None and allowed(user_id, ChannelKind.PUSH):
-            for channel, by_user in devices_by_user.items():
-                for device_pk in by_user.get(user_id, ()):
-                    rows.append((notification_id, channel, str(device_pk), plan.push_due, False))
-                    immediate = immediate or plan.push_due <= now
-    _deliveries_insert(rows, now)
-    if immediate:
-        content_id = content.pk
-        transaction.on_commit(lambda: deliveries_enqueue_content(content_id))
-    return len(rows)
-
-
-def deliveries_plan_many(*, sends: Sequence[tuple[Content, Sequence[Notification]]]) -> int:
-    """deliveries_plan for every content of a bulk send at once: the same queries as one content (rows, emails,
-    preferences, settings, devices), whatever the number of contents, and one INSERT. Each content's rows must be
-    all of its rows (a bulk send writes each content's rows in one statement)."""
     sends = [(content, rows) for content, rows in sends if rows]
     if not sends:
         return 0
-    if len(sends) == 1:
-        content, rows = sends[0]
-        return deliveries_plan(content=content, category=content.category, notifications=rows)
     now = timezone.now()
     contents = {content.pk: content for content, _rows in sends}
-    batch = Notification.objects.filter(content_id__in=list(contents))
+    if len(sends) == 1:
+        # Only this call's rows: an audience broadcast writes one content's rows in several batches, in ascending
+        # user id order, so this batch is exactly the content's rows within its recipient id range.
+        content, notifications = sends[0]
+        recipient_ids = [n.recipient_id for n in notifications]
+        batch = Notification.objects.filter(
+            content=content, recipient_id__gte=min(recipient_ids), recipient_id__lte=max(recipient_ids)
+        )
+    else:
+        batch = Notification.objects.filter(content_id__in=list(contents))
     recipients = batch.values("recipient_id")
     per_recipient = list(batch.values_list("pk", "recipient_id", "content_id"))
     emails = dict(get_user_model().objects.filter(pk__in=recipients).values_list("pk", "email"))
     category_ids = {content.category_id for content in contents.values()}
-    explicit = preferences_explicit_bulk(user_ids=recipients, category_ids=category_ids)
+    explicit = preferences_explicit_bulk(user_ids=recipients, category_ids=list(category_ids))
     settings_by_user = user_settings_bulk(user_ids=recipients)
 
     def allowed(user_id: int, category: Category, channel: str) -> bool:
@@ -116,7 +61,10 @@ def deliveries_plan_many(*, sends: Sequence[tuple[Content, Sequence[Notification
 
     registry = delivery_channels()
     devices_by_user: dict[str, dict[int, list[int]]] = {}
-    if any(allowed(u, c.category, ChannelKind.PUSH) for u in emails for c in contents.values()):
+    wants_push = any(
+        allowed(user_id, contents[content_id].category, ChannelKind.PUSH) for _pk, user_id, content_id in per_recipient
+    )
+    if wants_push:
         for channel in PUSH:
             if registry[channel].is_configured():
                 found: dict[int, list[int]] = defaultdict(list)
@@ -128,8 +76,10 @@ def deliveries_plan_many(*, sends: Sequence[tuple[Content, Sequence[Notification
 
     rows: list[tuple[int, str, str, datetime, bool]] = []
     immediate: set[int] = set()
+    # The plan depends on the settings, not the user: users who never changed a setting share one plan per
+    # priority x category (computed once, not per recipient: a third of a 10,000-recipient send's CPU before).
     default_settings = UserSettings()
-    default_plans: dict[tuple[str, int], Any] = {}  # users on default settings share one plan per priority x category
+    default_plans: dict[tuple[str, int], Any] = {}
     for notification_id, user_id, content_id in per_recipient:
         content = contents[content_id]
         category = content.category
@@ -148,25 +98,28 @@ def deliveries_plan_many(*, sends: Sequence[tuple[Content, Sequence[Notification
             if plan.email_due <= now and not plan.email_digest:
                 immediate.add(content_id)
         if plan.push_due is not None and allowed(user_id, category, ChannelKind.PUSH):
-            for channel, by_user in devices_by_user.items():
+            for push_channel, by_user in devices_by_user.items():
                 for device_pk in by_user.get(user_id, ()):
-                    rows.append((notification_id, channel, str(device_pk), plan.push_due, False))
+                    rows.append((notification_id, push_channel, str(device_pk), plan.push_due, False))
                     if plan.push_due <= now:
                         immediate.add(content_id)
     _deliveries_insert(rows, now)
-    for content_id in sorted(immediate):
-        transaction.on_commit(lambda content_id=content_id: deliveries_enqueue_content(content_id))
+    if immediate:
+        content_ids = sorted(immediate)
+        transaction.on_commit(lambda: deliveries_enqueue_contents(content_ids))
     return len(rows)
 
 
-def deliveries_enqueue_content(content_id: int) -> None:
-    """After commit: one task message per send. If the broker is down, the dispatcher's scan sends them later."""
+def deliveries_enqueue_contents(content_ids: list[int]) -> None:
+    """After commit: one task message per call. If the broker is down, the dispatcher's scan sends them later."""
     from .. import tasks
 
     try:
-        tasks.deliveries_dispatch_content.delay(content_id)
+        tasks.deliveries_dispatch_content.delay(content_ids)
     except Exception as exc:  # never fail the request that sent the notification: the rows are safe in the database
-        logger.warning("could not enqueue deliveries of content %s (%s); the scan will pick them up", content_id, exc)
+        logger.warning(
+            "could not enqueue deliveries of %d send(s) (%s); the scan will pick them up", len(content_ids), exc
+        )
 
 
 def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now: datetime) -> None:
@@ -181,7 +134,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, %s, 0, '', '', %s, %s "  # noqa: S608
+                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, %s, 0, '', '', %s, %s "
                 "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[]) "
                 "AS x(n, c, t, d, g)",
                 [
@@ -199,7 +152,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             adapt = connection.ops.adapt_datetimefield_value
             created: Any = adapt(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s)",  # noqa: S608
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s)",
                 [(n, c, t, adapt(d), g, DeliveryStatus.PENDING, created, created) for n, c, t, d, g in rows],
             )
 

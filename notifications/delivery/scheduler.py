@@ -28,20 +28,20 @@ def _run_due(next_run: dict[str, float]) -> None:
         task = app.tasks.get(entry["task"])
         if task is None:  # a task another part of the code base has not registered (yet)
             continue
-        close_old_connections()
         try:
-            if task.apply().failed():
-                logger.error("embedded scheduler: %s failed", entry["task"])
+            result = task.apply()
+            if result.failed():
+                logger.error("embedded scheduler: %s failed\n%s", entry["task"], result.traceback)
         except Exception:
             logger.exception("embedded scheduler: %s failed", entry["task"])
-        finally:
-            close_old_connections()
 
 
 def _loop(tick: float) -> None:
     next_run: dict[str, float] = {}
     while True:
+        close_old_connections()  # this thread's own connection: drop it if broken or too old, as requests do
         _run_due(next_run)
+        close_old_connections()
         time.sleep(tick)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -25,7 +26,12 @@ from .vapid import vapid_keys
 
 logger = logging.getLogger(__name__)
 
-URGENCY = {Priority.URGENT: "high", Priority.HIGH: "high", Priority.NORMAL: "normal", Priority.LOW: "low"}
+URGENCY: dict[str, str] = {
+    Priority.URGENT: "high",
+    Priority.HIGH: "high",
+    Priority.NORMAL: "normal",
+    Priority.LOW: "low",
+}
 _local = threading.local()
 _vapid_lock = threading.Lock()
 _vapid_headers: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
@@ -127,5 +133,6 @@ class WebPushChannel:
             return dead(f"web push: bad subscription ({type(exc).__name__})")
         return SENT
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
-        return [self.send_one(m) for m in messages]
+    def send(self, messages: list[Message]) -> Iterator[tuple[int, Outcome]]:
+        for index, message in enumerate(messages):
+            yield index, self.send_one(message)

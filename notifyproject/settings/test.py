@@ -6,8 +6,8 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key")
 os.environ.setdefault("DJANGO_DEBUG", "false")
 
-from .base import *  # noqa: E402,F403
-from .base import env  # noqa: E402
+from .base import *  # noqa: F403
+from .base import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -16,6 +16,5 @@ REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 # Live servers in tests speak plain HTTP on loopback.
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
-SECURE_PROXY_SSL_HEADER = None
 # Live servers started by tests do not run the embedded delivery scheduler unless a test asks for it.
 EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=False)

@@ -1,6 +1,7 @@
 // Web Push service worker, served at /sw.js (scope: the whole site).
 // Shows each push as a system notification (title, body, icon, actions) and opens its URL on click.
-// Payload: the notification object of contract.md, either as is or under "notification"; unknown fields ignored.
+// Payload (notifications/delivery/webpush.py): {id, title, body, url, tag, category?, priority?, image?}; the
+// notification object of contract.md (as is, or under "notification") works too. Unknown fields are ignored.
 
 const ICON = "/static/notifications/icon.svg";
 const FALLBACK_URL = "/notifications/";
@@ -37,6 +38,7 @@ self.addEventListener("push", (event) => {
   const options = {
     body: typeof n.body === "string" ? n.body : "",
     icon: safeUrl(n.icon) || safeUrl(payload.icon) || ICON,
+    image: safeUrl(n.image) || safeUrl(n.image_url) || undefined,
     badge: ICON,
     tag,
     renotify: Boolean(tag),

@@ -68,7 +68,7 @@ def test_announcement_to_a_group(client, staff, alice, bob):
 
 
 def test_announcement_needs_broadcast_permission(client, db):
-    clerk = make_user("clerk", is_staff=True)
+    make_user("clerk", is_staff=True)
     client.login(username="clerk", password=PASSWORD)
     response = client.post(
         reverse("admin:notifications_announce"), {"audience": "all", "category": "announcement", "title": "No"}

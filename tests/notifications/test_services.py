@@ -155,9 +155,7 @@ def test_send_bulk_allocates_consecutive_seqs(alice, bob):
         ]
     )
     assert [r.recipient_count for r in results] == [2, 1, 1]
-    seqs = list(
-        Notification.objects.filter(recipient=alice).order_by("seq").values_list("seq", "content__title")
-    )
+    seqs = list(Notification.objects.filter(recipient=alice).order_by("seq").values_list("seq", "content__title"))
     assert seqs == [(1, "one"), (2, "two"), (3, "three")]
 
 
@@ -206,3 +204,21 @@ def test_actor_and_python_api(alice, bob):
     result = notify(recipients=[alice], category="comment", title="Hi", actor=bob)
     assert result.content.actor_id == bob.pk
     assert result.content.producer == f"user:{bob.pk}"
+
+
+def _bulk_queries(items: int, prefix: str) -> int:
+    users = make_users(5, prefix)
+    sends = [
+        {"recipients": [u.pk for u in users], "category": "comment" if i % 2 else "mention", "title": f"t{i}"}
+        for i in range(items)
+    ]
+    with CaptureQueriesContext(connection) as ctx:
+        notification_send_bulk(sends=sends)
+    assert Notification.objects.filter(recipient__in=users).count() == 5 * items
+    return len(ctx.captured_queries)
+
+
+def test_send_bulk_query_count_does_not_grow_with_items(db):
+    # given bulk sends of 2 and of 40 items (with email deliveries planned for every recipient)
+    # then both take the same number of queries: planning and publishing run once per call, not per item
+    assert _bulk_queries(2, "few") == _bulk_queries(40, "many")

@@ -33,8 +33,8 @@ class Command(BaseCommand):
         users = {}
         for username, staff in (("alice", False), ("bob", False), ("staff", True)):
             user, created = User.objects.get_or_create(
-                username=username, defaults={"email": f"{username}@example.com", "is_staff": staff,
-                                             "is_superuser": staff}
+                username=username,
+                defaults={"email": f"{username}@example.com", "is_staff": staff, "is_superuser": staff},
             )
             if created:
                 user.set_password(DEMO_PASSWORD)
@@ -47,9 +47,7 @@ class Command(BaseCommand):
             self.stdout.write("Demo history already present.")
         else:
             self._history(users)
-        self.stdout.write(
-            "Demo users (password: %s): alice, bob (may send), staff (admin)." % DEMO_PASSWORD
-        )
+        self.stdout.write(f"Demo users (password: {DEMO_PASSWORD}): alice, bob (may send), staff (admin).")
 
     @transaction.atomic
     def _history(self, users: dict[str, Any]) -> None:
@@ -59,8 +57,13 @@ class Command(BaseCommand):
             category, priority, title, body, url = HISTORY[day % len(HISTORY)]
             result = notify(
                 recipients=[users["alice"], users["bob"]],
-                category=category, priority=priority, title=title, body=body, url=url,
-                actor=users["bob"] if category in ("comment", "mention") else None, producer="seed",
+                category=category,
+                priority=priority,
+                title=title,
+                body=body,
+                url=url,
+                actor=users["bob"] if category in ("comment", "mention") else None,
+                producer="seed",
             )
             created = now - timedelta(days=day, minutes=rng.randint(0, 600))
             read_at = created + timedelta(minutes=5) if day > 2 else None

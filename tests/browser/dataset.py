@@ -1,0 +1,54 @@
+"""The browser suite's data, shared by the seed script (which writes it) and the tests (which expect it)."""
+
+from dataclasses import dataclass
+
+PASSWORD = "browser-pass-123"
+# One user per test so tests sharing one live server never see each other's notifications.
+USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan"]
+SENDER = "bob"
+
+
+@dataclass(frozen=True)
+class Item:
+    title: str
+    category: str
+    priority: str
+    days_ago: int
+    read: bool = False
+    archived: bool = False
+
+
+CATEGORIES = ["comment", "mention", "follow", "system", "announcement"]
+PRIORITIES = ["normal", "high", "low", "urgent"]
+
+
+def carol_items() -> list[Item]:
+    """28 notifications, oldest first: five from last month (35-39 days ago), every third read, #27 archived."""
+    items = []
+    for i in range(1, 29):
+        items.append(
+            Item(
+                title=f"Carol item {i:02d}",
+                category=CATEGORIES[i % len(CATEGORIES)],
+                priority=PRIORITIES[i % len(PRIORITIES)],
+                days_ago=40 - i if i <= 5 else (28 - i) // 3,
+                read=i % 3 == 0,
+                archived=i == 27,
+            )
+        )
+    return items
+
+
+# Small inboxes for the other users: (user, items), oldest first.
+INBOXES: dict[str, list[Item]] = {
+    "carol": carol_items(),
+    "erin": [Item("Erin first", "comment", "normal", 1), Item("Erin second", "mention", "high", 0)],
+    "hank": [
+        Item("Hank keep", "comment", "normal", 2),
+        Item("Hank archive me", "follow", "low", 1),
+        Item("Hank also keep", "system", "normal", 0),
+    ],
+    "ivan": [Item("Ivan readable", "comment", "normal", 1), Item("Ivan older", "mention", "high", 3)],
+    "alice": [Item("Welcome, Alice", "system", "normal", 0, read=True)],
+    "gina": [Item("Gina hello", "announcement", "normal", 0)],
+}

@@ -1,0 +1,144 @@
+"""The preferences page: the whole preferences document through one form, do-not-disturb, devices."""
+
+import re
+import zoneinfo
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+from push_notifications.models import GCMDevice, WebPushDevice
+
+from preferences.models import Preference, UserSettings
+from preferences.selectors import channel_matrix, preferences_get
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def full_form(**overrides: str) -> dict[str, str]:
+    """What the page posts when nothing was changed: every default channel on (category defaults)."""
+    form = {
+        f"channel-{slug}-{channel}": "on"
+        for slug, channels in {
+            "announcement": ["in_app", "email"],
+            "comment": ["in_app", "email", "push"],
+            "follow": ["in_app", "email"],
+            "mention": ["in_app", "email", "push"],
+            "security": ["push"],
+            "system": ["in_app", "email"],
+        }.items()
+        for channel in channels
+    }
+    form.update({"timezone": "UTC", "email_digest": "off", "email_content": "on"})
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def input_attributes(html: str, id: str) -> set[str]:
+    tag = re.search(rf'<input[^>]*id="{id}"[^>]*>', html)
+    assert tag, id
+    return set(re.findall(r'\s([a-z-]+)(?:="[^"]*")?', tag.group(0)))
+
+
+def test_page_shows_the_matrix_with_mandatory_locked(alice_client):
+    response = alice_client.get("/preferences/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for channel in ("in_app", "email"):
+        assert {"checked", "disabled", "aria-describedby"} <= input_attributes(html, f"channel-security-{channel}")
+    assert {"checked"} <= input_attributes(html, "channel-security-push")
+    assert "disabled" not in input_attributes(html, "channel-security-push")
+    assert not {"checked", "disabled"} & input_attributes(html, "channel-follow-push")
+    assert {"checked"} <= input_attributes(html, "channel-follow-email")
+    assert "Required: security alerts always reach you" in html
+    assert 'data-default="browser"' in html
+
+
+def test_switching_email_off_for_comments_changes_only_that(alice_client, alice):
+    response = alice_client.post("/preferences/", full_form(**{"channel-comment-email": None}))
+    assert response.status_code == 302
+    matrix = channel_matrix(user=alice)
+    assert matrix["comment"] == {"in_app": True, "email": False, "push": True}
+    assert matrix["mention"] == {"in_app": True, "email": True, "push": True}
+    assert matrix["security"] == {"in_app": True, "email": True, "push": True}
+    assert 'data-default="browser"' not in alice_client.get("/preferences/").content.decode()
+
+
+def test_mandatory_channels_cannot_be_switched_off_by_leaving_them_out(alice_client, alice):
+    form = full_form(**{"channel-security-push": None})
+    alice_client.post("/preferences/", form)
+    assert channel_matrix(user=alice)["security"] == {"in_app": True, "email": True, "push": False}
+    assert not Preference.objects.filter(user=alice, category__slug="security", channel__in=["in_app", "email"])
+
+
+def test_quiet_hours_digest_and_content_are_saved_in_the_chosen_zone(alice_client, alice):
+    form = full_form(
+        quiet_enabled="on",
+        quiet_start="22:00",
+        quiet_end="07:00:00",
+        timezone="Asia/Tokyo",
+        email_digest="daily",
+        email_content=None,
+    )
+    assert alice_client.post("/preferences/", form).status_code == 302
+    document = preferences_get(user=alice)
+    assert document["quiet_hours"] == {"enabled": True, "start": "22:00", "end": "07:00", "timezone": "Asia/Tokyo"}
+    assert document["email_digest"] == "daily"
+    assert document["email_content"] is False
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"timezone": "Mars/Olympus"},
+        {"quiet_enabled": "on", "quiet_start": "", "quiet_end": ""},
+        {"quiet_start": "25:99"},
+        {"email_digest": "weekly"},
+    ],
+)
+def test_a_bad_field_saves_nothing_and_says_why(alice_client, alice, overrides):
+    form = full_form(**{"channel-comment-email": None, **overrides})
+    response = alice_client.post("/preferences/", form)
+    assert response.status_code == 400
+    assert "Nothing was saved." in response.content.decode()
+    assert not Preference.objects.filter(user=alice).exists()
+    assert not UserSettings.objects.filter(user=alice).exists()
+
+
+def test_do_not_disturb_choices(alice_client, alice):
+    alice_client.post("/preferences/", full_form(timezone="Europe/Paris"))
+    before = timezone.now()
+    alice_client.post("/preferences/do-not-disturb/", {"dnd": "1h"})
+    until = UserSettings.objects.get(user=alice).muted_until
+    assert before + timedelta(minutes=59) < until <= timezone.now() + timedelta(hours=1)
+
+    alice_client.post("/preferences/do-not-disturb/", {"dnd": "tomorrow"})
+    until = UserSettings.objects.get(user=alice).muted_until
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    expected_day = timezone.localtime(timezone.now(), paris).date() + timedelta(days=1)
+    assert until == datetime.combine(expected_day, time(8, 0), tzinfo=paris)
+
+    alice_client.post("/preferences/do-not-disturb/", {"dnd": "off"})
+    assert UserSettings.objects.get(user=alice).muted_until is None
+    assert alice_client.post("/preferences/do-not-disturb/", {"dnd": "forever"}).status_code == 400
+
+
+def test_devices_are_listed_and_removed_only_for_their_owner(alice_client, alice, bob):
+    mine = WebPushDevice.objects.create(
+        user=alice, registration_id="https://push.example/a", p256dh="k", auth="a", browser="FIREFOX"
+    )
+    phone = GCMDevice.objects.create(user=alice, registration_id="fcm-token", cloud_message_type="FCM", name="Pixel")
+    theirs = WebPushDevice.objects.create(user=bob, registration_id="https://push.example/b", p256dh="k", auth="a")
+
+    html = alice_client.get("/preferences/").content.decode()
+    assert "Pixel" in html and "Firefox" in html
+    assert "fcm-token" not in html and "push.example" not in html
+
+    assert alice_client.post(f"/preferences/devices/webpush/{theirs.pk}/remove/").status_code == 404
+    assert alice_client.post(f"/preferences/devices/nope/{mine.pk}/remove/").status_code == 404
+    assert alice_client.post(f"/preferences/devices/webpush/{mine.pk}/remove/").status_code == 302
+    assert list(WebPushDevice.objects.values_list("pk", flat=True)) == [theirs.pk]
+    assert GCMDevice.objects.filter(pk=phone.pk).exists()
