@@ -251,11 +251,15 @@ class NotificationConsumer(AsyncConsumer):
             self.cursor = seq
             await self._send_text(message["text"])
         elif seq > self.cursor:
-            await self._from_database(_refill_page)
+            await self._from_database(_refill_page)  # sends the missing rows, and this one if it is committed
             if seq > self.cursor:
                 self.cursor = seq
                 await self._send_text(message["text"])
-        # else: already sent on this socket (by a replay or a refill)
+        else:
+            return  # already sent on this socket (by a replay or a refill): a late frame, and a stale count
+        unread = message.get("unread")
+        if unread is not None:
+            await self._send_text(unread)
 
     async def state_changed(self, message: dict[str, Any]) -> None:
         if not self.closing:

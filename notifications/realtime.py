@@ -115,15 +115,28 @@ def publish(messages: Sequence[tuple[str, Message]]) -> None:
         logger.exception("realtime publish failed for %d messages", len(messages))
 
 
-def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
+def unread_count_frame(count: int) -> str:
+    return f'{{"type":"unread_count","count":{int(count)}}}'
+
+
+def notifications_publish_on_commit(
+    sends: Sequence[tuple[Content, Sequence[Notification]]], *, unread_counts: dict[int, int]
+) -> None:
     """One `notification` frame per recipient, each send's shared part serialized once, published after commit
-    in one pipelined round trip for every send of the call (a bulk send is one publish, not one per item)."""
+    in one pipelined round trip for every send of the call (a bulk send is one publish, not one per item).
+
+    Each message also carries the recipient's `unread_count` frame (counted in the send's transaction), which the
+    consumer forwards right after the notification: a new notification changes the count (contract.md).
+    """
     messages: list[tuple[str, Message]] = []
     for content, notifications in sends:
         shared = content_payload(content, content.category)
         for n in notifications:
             text = notification_frame(notification_payload(n, shared), replay=False)
-            messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
+            message: Message = {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}
+            if n.recipient_id in unread_counts:
+                message["unread"] = unread_count_frame(unread_counts[n.recipient_id])
+            messages.append((user_group(n.recipient_id), message))
     if messages:
         transaction.on_commit(lambda: _notifications_publish(messages))
 

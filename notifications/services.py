@@ -242,16 +242,17 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
 def _after_insert(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
     """Plan deliveries and register the realtime publish, once for all sends of a call."""
     deliveries_plan(sends=sends)
-    realtime.notifications_publish_on_commit(sends)
+    recipient_ids = sorted({n.recipient_id for _content, rows in sends for n in rows})
+    realtime.notifications_publish_on_commit(
+        sends, unread_counts=selectors.notification_unread_counts(user_ids=recipient_ids)
+    )
     for content, rows in sends:
         metrics.notifications_sent_on_commit(
             category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
         )
 
 
-def _replay(existing: Content, fingerprint: str) -> SendResult:
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict("This idempotency key was already used for a different send.")
+def _replay(existing: Content) -> SendResult:
     ids = list(Notification.objects.filter(content=existing).order_by("id").values_list("uuid", flat=True))
     return SendResult(
         id=existing.uuid,
@@ -260,6 +261,39 @@ def _replay(existing: Content, fingerprint: str) -> SendResult:
         notification_ids=ids,
         replayed=True,
     )
+
+
+def _producer_of(actor: Any, producer: str | None) -> str:
+    return producer or (f"user:{actor.pk}" if isinstance(actor, AbstractBaseUser) else "system")
+
+
+def _content_create_once(
+    spec: SendSpec, *, actor: Any, producer: str, key: str, fingerprint: str, recipient_count: int
+) -> tuple[Content, bool]:
+    """Insert the send's content, or find the one already sent with this (producer, idempotency key).
+
+    Returns (content, created). The same key with another send raises IdempotencyConflict. A concurrent send with
+    the same key blocks on the unique index until the first commits, then finds it.
+    """
+    existing = Content.objects.filter(producer=producer, idempotency_key=key).first() if key else None
+    if existing is None:
+        content = _content_build(
+            spec,
+            actor=actor,
+            producer=producer,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            recipient_count=recipient_count,
+        )
+        try:
+            with transaction.atomic():
+                content.save(force_insert=True)
+            return content, True
+        except IntegrityError:
+            existing = Content.objects.get(producer=producer, idempotency_key=key)
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict("This idempotency key was already used for a different send.")
+    return existing, False
 
 
 def notify(
@@ -300,29 +334,15 @@ def notify(
     )
     key = _idempotency_key_clean(idempotency_key)
     recipient_ids = recipients_resolve(recipients)
-    producer = producer or (f"user:{actor.pk}" if isinstance(actor, AbstractBaseUser) else "system")
+    producer = _producer_of(actor, producer)
     fingerprint = _fingerprint(spec, recipient_ids)
 
     with transaction.atomic():
-        if key:
-            existing = Content.objects.filter(producer=producer, idempotency_key=key).first()
-            if existing is not None:
-                return _replay(existing, fingerprint)
-        content = _content_build(
-            spec,
-            actor=actor,
-            producer=producer,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-            recipient_count=len(recipient_ids),
+        content, created = _content_create_once(
+            spec, actor=actor, producer=producer, key=key, fingerprint=fingerprint, recipient_count=len(recipient_ids)
         )
-        try:
-            with transaction.atomic():
-                content.save(force_insert=True)
-        except IntegrityError:
-            # A concurrent send with the same key committed first.
-            existing = Content.objects.get(producer=producer, idempotency_key=key)
-            return _replay(existing, fingerprint)
+        if not created:
+            return _replay(content)
         (rows,) = _fan_out([(content, recipient_ids)])
         _after_insert([(content, rows)])
     return SendResult(
@@ -349,7 +369,7 @@ def notification_send_bulk(
     one BulkValidationError naming every bad item.
     """
     categories = {c.slug: c for c in Category.objects.all()}
-    producer = producer or (f"user:{actor.pk}" if isinstance(actor, AbstractBaseUser) else "system")
+    producer = _producer_of(actor, producer)
     prepared: list[tuple[SendSpec, list[int]]] = []
     errors: dict[int, dict[str, list[str]]] = {}
     # One lookup for every item's recipients, not one query per item.
@@ -558,32 +578,16 @@ def notification_broadcast(
     )
     key = _idempotency_key_clean(idempotency_key)
     audience_users(audience)
-    producer = producer or (f"user:{actor.pk}" if isinstance(actor, AbstractBaseUser) else "system")
+    producer = _producer_of(actor, producer)
     canonical = json.dumps({"send": spec.canonical(), "audience": audience}, sort_keys=True, separators=(",", ":"))
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
 
     with transaction.atomic():
-        if key:
-            existing = Content.objects.filter(producer=producer, idempotency_key=key).first()
-            if existing is not None:
-                if existing.fingerprint != fingerprint:
-                    raise IdempotencyConflict("This idempotency key was already used for a different send.")
-                return SendResult(
-                    id=existing.uuid, content=existing, recipient_count=existing.recipient_count, replayed=True
-                )
-        content = _content_build(
-            spec, actor=actor, producer=producer, idempotency_key=key, fingerprint=fingerprint, recipient_count=0
+        content, created = _content_create_once(
+            spec, actor=actor, producer=producer, key=key, fingerprint=fingerprint, recipient_count=0
         )
-        try:
-            with transaction.atomic():
-                content.save(force_insert=True)
-        except IntegrityError:
-            existing = Content.objects.get(producer=producer, idempotency_key=key)
-            if existing.fingerprint != fingerprint:
-                raise IdempotencyConflict("This idempotency key was already used for a different send.")
-            return SendResult(
-                id=existing.uuid, content=existing, recipient_count=existing.recipient_count, replayed=True
-            )
+        if not created:
+            return SendResult(id=content.uuid, content=content, recipient_count=content.recipient_count, replayed=True)
         from .tasks import notification_broadcast_fan_out
 
         content_id = content.pk

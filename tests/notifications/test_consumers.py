@@ -198,6 +198,7 @@ async def test_forwarding_a_frame_does_not_hop_to_the_thread_pool(alice, monkeyp
     monkeypatch.setattr("channels.consumer.aclose_old_connections", counting)
     await adb(send)([alice])
     assert (await ws.receive_json_from(timeout=3))["type"] == "notification"
+    assert await ws.receive_json_from(timeout=3) == {"type": "unread_count", "count": 1}
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from() == {"type": "pong"}
     assert hops == []
@@ -296,9 +297,10 @@ async def test_a_lost_frame_is_refilled_from_the_database_at_the_next_one(alice,
     lost = (await adb(send)([alice], title="lost")).notification_ids[0]
     monkeypatch.undo()
     await adb(send)([alice], title="next")
-    got = await frames(ws, 2)
-    assert [(f["notification"]["seq"], f["notification"]["title"]) for f in got] == [(1, "lost"), (2, "next")]
+    got = await frames(ws, 3)
+    assert [(f["notification"]["seq"], f["notification"]["title"]) for f in got[:2]] == [(1, "lost"), (2, "next")]
     assert got[0]["notification"]["id"] == str(lost)
+    assert got[2] == {"type": "unread_count", "count": 2}
     assert await ws.receive_nothing(timeout=0.2)
     await ws.disconnect()
 
