@@ -171,9 +171,9 @@ def idle_fanout() -> dict[str, Any]:
     received: list[float] = []
 
     async def read(conn: Any) -> None:
-        raw = await conn.recv()
+        while orjson.loads(await conn.recv())["type"] != "notification":
+            pass  # the unread_count that followed an earlier repetition's notification
         received.append(time.monotonic())
-        assert orjson.loads(raw)["type"] == "notification"
 
     readers = [LOOP.create_task(read(conn)) for _, conn in opened]
     close_old_connections()

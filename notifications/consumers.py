@@ -127,6 +127,9 @@ class NotificationConsumer(AsyncConsumer):
         await self.send({"type": "websocket.accept"})
         unread, last_seq = await in_db_thread(_hello_state)(self.user)
         self.base = self.cursor = last_seq
+        # The socket's own unread count: hello's, plus one per row newer than the newest it has counted (seqs are
+        # gap-free and every new row is unread), replaced by the counted value that comes with each state change.
+        self.unread, self.counted = unread, last_seq
         await self._send_frame(
             {"type": "hello", "unread_count": unread, "last_seq": last_seq, "server_time": timezone.now().isoformat()}
         )
@@ -201,6 +204,7 @@ class NotificationConsumer(AsyncConsumer):
         self.base = self.cursor = after
         count = await self._from_database(_replay_page)
         await self._send_frame({"type": "replay_done", "last_seq": self.cursor, "count": count})
+        await self._count_new()
 
     async def _from_database(self, page: Callable[[AbstractBaseUser, int, int], list[tuple[int, str]]]) -> int:
         """Send every row after the cursor, oldest first, in pages; advance the cursor."""
@@ -255,14 +259,20 @@ class NotificationConsumer(AsyncConsumer):
             if seq > self.cursor:
                 self.cursor = seq
                 await self._send_text(message["text"])
-        else:
-            return  # already sent on this socket (by a replay or a refill): a late frame, and a stale count
-        unread = message.get("unread")
-        if unread is not None:
-            await self._send_text(unread)
+        # else: already sent on this socket (by a replay or a refill)
+        await self._count_new()
+
+    async def _count_new(self) -> None:
+        """unread_count after new rows went out (contract: after any change to the count)."""
+        if self.cursor > self.counted:
+            self.unread += self.cursor - self.counted
+            self.counted = self.cursor
+            await self._send_text(realtime.unread_count_frame(self.unread))
 
     async def state_changed(self, message: dict[str, Any]) -> None:
         if not self.closing:
+            self.unread = message["unread"]  # counted by the service after the change: the authoritative value
+            self.counted = max(self.counted, self.cursor)
             for text in message["texts"]:
                 await self._send_text(text)
 
@@ -274,3 +284,4 @@ class NotificationConsumer(AsyncConsumer):
         """Frames published while the layer was disconnected are gone: refill from the database."""
         if not self.closing:
             await self._from_database(_refill_page)
+            await self._count_new()

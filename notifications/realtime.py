@@ -89,10 +89,29 @@ def _pubsub_publish(layer: RedisPubSubChannelLayer, messages: Sequence[tuple[str
         channel = f"{prefix}__group__{group}"
         per_shard[_consistent_hash(channel, len(hosts))].append((channel, layer.serialize(message)))
     for index, items in per_shard.items():
-        pipe = _redis_client(hosts[index]).pipeline(transaction=False)
-        for channel, data in items:
-            pipe.publish(channel, data)
-        pipe.execute()
+        _publish_packed(_redis_client(hosts[index]), items)
+
+
+def _publish_packed(client: redis.Redis, items: Sequence[tuple[str, bytes]]) -> None:
+    """PUBLISH many messages in one write, then read every reply: a pipeline without redis-py's per-command
+    Python overhead (which cost more than the network for a fan-out to thousands of sockets)."""
+    parts: list[bytes] = []
+    for channel, data in items:
+        name = channel.encode()
+        parts.append(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n" % (len(name), name, len(data)))
+        parts.append(data)
+        parts.append(b"\r\n")
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command([b"".join(parts)])
+        for _ in items:
+            connection.read_response()
+    except BaseException:
+        connection.disconnect()  # a half-read reply stream must never be reused
+        raise
+    finally:
+        pool.release(connection)
 
 
 async def _group_send_all(layer: Any, messages: Sequence[tuple[str, Message]]) -> None:
@@ -119,24 +138,20 @@ def unread_count_frame(count: int) -> str:
     return f'{{"type":"unread_count","count":{int(count)}}}'
 
 
-def notifications_publish_on_commit(
-    sends: Sequence[tuple[Content, Sequence[Notification]]], *, unread_counts: dict[int, int]
-) -> None:
+def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
     """One `notification` frame per recipient, each send's shared part serialized once, published after commit
     in one pipelined round trip for every send of the call (a bulk send is one publish, not one per item).
 
-    Each message also carries the recipient's `unread_count` frame (counted in the send's transaction), which the
-    consumer forwards right after the notification: a new notification changes the count (contract.md).
+    No unread count travels with it: each socket keeps its user's count (from `hello`, +1 per new notification,
+    reset by every state change, which carries the counted value) and sends `unread_count` itself, so a send to
+    many users does not count anyone's unread rows.
     """
     messages: list[tuple[str, Message]] = []
     for content, notifications in sends:
         shared = content_payload(content, content.category)
         for n in notifications:
             text = notification_frame(notification_payload(n, shared), replay=False)
-            message: Message = {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}
-            if n.recipient_id in unread_counts:
-                message["unread"] = unread_count_frame(unread_counts[n.recipient_id])
-            messages.append((user_group(n.recipient_id), message))
+            messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
     if messages:
         transaction.on_commit(lambda: _notifications_publish(messages))
 
@@ -160,8 +175,8 @@ def state_publish_on_commit(
         frame["read"] = read
     if archived is not None:
         frame["archived"] = archived
-    texts = [frame_encode(frame), frame_encode({"type": "unread_count", "count": unread_count})]
-    messages = [(user_group(user_id), {"type": STATE_CHANGED, "texts": texts})]
+    texts = [frame_encode(frame), unread_count_frame(unread_count)]
+    messages = [(user_group(user_id), {"type": STATE_CHANGED, "texts": texts, "unread": unread_count})]
     transaction.on_commit(lambda: publish(messages))
 
 

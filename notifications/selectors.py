@@ -66,23 +66,6 @@ def notification_unread_count(*, user: AbstractBaseUser) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True).count()
 
 
-def notification_unread_counts(*, user_ids: Sequence[int]) -> dict[int, int]:
-    """Unread count of many users in one query (the partial unread index), for the frames of a fan-out."""
-    counts: dict[int, int] = {}
-    chunk = 5000  # bound the parameter count (SQLite caps it)
-    for start in range(0, len(user_ids), chunk):
-        rows = (
-            Notification.objects.filter(
-                recipient_id__in=user_ids[start : start + chunk], read_at__isnull=True, archived_at__isnull=True
-            )
-            .values("recipient_id")
-            .annotate(n=Count("pk"))
-            .values_list("recipient_id", "n")
-        )
-        counts.update(rows)
-    return counts
-
-
 def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]:
     rows = (
         Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True)

@@ -242,10 +242,7 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
 def _after_insert(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
     """Plan deliveries and register the realtime publish, once for all sends of a call."""
     deliveries_plan(sends=sends)
-    recipient_ids = sorted({n.recipient_id for _content, rows in sends for n in rows})
-    realtime.notifications_publish_on_commit(
-        sends, unread_counts=selectors.notification_unread_counts(user_ids=recipient_ids)
-    )
+    realtime.notifications_publish_on_commit(sends)
     for content, rows in sends:
         metrics.notifications_sent_on_commit(
             category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at

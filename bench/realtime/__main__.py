@@ -142,7 +142,10 @@ class Clients:
     async def _read(self, conn: Any) -> None:
         async for raw in conn:
             now = time.monotonic()
-            t = orjson.loads(raw)["notification"]["data"]["t"]
+            frame = orjson.loads(raw)
+            if frame["type"] != "notification":
+                continue  # unread_count follows each notification
+            t = frame["notification"]["data"]["t"]
             self.latencies.append(now - t)
             self.last = now
 

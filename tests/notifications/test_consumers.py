@@ -557,3 +557,31 @@ def test_embedded_watcher_nudges_only_for_rows_from_other_processes(alice, bob, 
     monkeypatch.setattr("notifications.selectors.notification_max_id", lambda: 0)
     asyncio.run(one_tick())
     assert nudged == [(realtime.user_group(bob.pk), {"type": realtime.LAYER_RECOVERED})]
+
+
+@async_test
+async def test_unread_count_follows_new_notifications_and_state_changes(alice):
+    # given two unread notifications before the socket connects
+    first = (await adb(send)([alice])).notification_ids[0]
+    await adb(send)([alice])
+    ws, hello = await connect(alice)
+    assert hello["unread_count"] == 2
+    # when a new one arrives, the count that follows it includes it
+    await adb(send)([alice])
+    got = await frames(ws, 2)
+    assert got[0]["type"] == "notification"
+    assert got[1] == {"type": "unread_count", "count": 3}
+    # when one is read elsewhere, the counted value replaces the socket's own
+    from notifications.services import notification_mark_read
+
+    await adb(notification_mark_read)(user=alice, ids=[first])
+    assert [f["type"] for f in await frames(ws, 2)] == ["notification_updated", "unread_count"]
+    await adb(send)([alice])
+    got = await frames(ws, 2)
+    assert got[1] == {"type": "unread_count", "count": 3}
+    # and a resume that replays older rows does not count them again
+    await ws.send_json_to({"type": "resume", "last_seq": 0})
+    replayed = await frames(ws, 5)
+    assert [f["type"] for f in replayed] == ["notification"] * 4 + ["replay_done"]
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
