@@ -45,6 +45,14 @@ def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads
     from notifications import realtime
     from notifications.services import notification_send_bulk
 
+    if mode == "e2e":
+        # Warm up (imports, first queries, delivery channel registry) in a rolled-back send: a cold first call would
+        # otherwise start the open-loop run behind by its own start-up time.
+        from django.db import transaction
+
+        with transaction.atomic():
+            notification_send_bulk(sends=[{"recipients": [user_ids[0]], "category": "comment", "title": "warm-up"}])
+            transaction.set_rollback(True)
     print("ready", flush=True)
     start_at = float(sys.stdin.readline())
 
