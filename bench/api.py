@@ -2,8 +2,10 @@
 
     DATABASE_URL=postgres://... [REDIS_URL=redis://...] python -m bench.api [--runs 3] [--singles 1500] [--bulks 10]
 
-Starts its own daphne process on a free loopback port against DATABASE_URL (migrated on start), creates a sender
-token and 1,000 recipients, and drives it from threads with keep-alive connections. Prints the median of the runs.
+Starts its own daphne processes (`--web`, default 2: one per core, as the Procfile's web process is meant to be
+scaled) on free loopback ports against DATABASE_URL (migrated on start), creates a sender token and 1,000
+recipients, and drives them from threads with keep-alive connections spread over the processes (what a load
+balancer does). Prints the median of the runs. DATABASE_POOL=1 in the environment turns on psycopg's pool.
 """
 
 import argparse
@@ -65,14 +67,14 @@ def server_start(log_path: Path) -> tuple[subprocess.Popen, int]:
     raise SystemExit(f"daphne did not start:\n{log_path.read_text()[-2000:]}")
 
 
-def drive(port: int, token: str, path: str, bodies: list[bytes], concurrency: int) -> float:
+def drive(ports: list[int], token: str, path: str, bodies: list[bytes], concurrency: int) -> float:
     """Post every body, `concurrency` at a time; returns elapsed seconds. Any non-201 aborts the bench."""
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     lock = threading.Lock()
     queue = list(reversed(bodies))
     errors: list[str] = []
 
-    def worker() -> None:
+    def worker(port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         while True:
             with lock:
@@ -86,7 +88,7 @@ def drive(port: int, token: str, path: str, bodies: list[bytes], concurrency: in
                 errors.append(f"{response.status}: {payload[:300]!r}")
         conn.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(ports[i % len(ports)],)) for i in range(concurrency)]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -104,6 +106,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=1500, help="single send requests per run")
     parser.add_argument("--bulks", type=int, default=10, help="send-bulk requests (1,000 items) per run")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--web", type=int, default=2, help="daphne processes")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database (it is migrated and written to).")
@@ -115,7 +118,8 @@ def main() -> None:
     )
     token, ids = setup_data()
     with tempfile.TemporaryDirectory() as tmp:
-        process, port = server_start(Path(tmp) / "daphne.log")
+        servers = [server_start(Path(tmp) / f"daphne{n}.log") for n in range(args.web)]
+        ports = [port for _process, port in servers]
         try:
             single_rates, bulk_rates = [], []
             for run in range(args.runs):
@@ -125,7 +129,7 @@ def main() -> None:
                     ).encode()
                     for i in range(args.singles)
                 ]
-                elapsed = drive(port, token, "/api/v1/notifications/send/", singles, args.concurrency)
+                elapsed = drive(ports, token, "/api/v1/notifications/send/", singles, args.concurrency)
                 single_rates.append(args.singles / elapsed)
                 bulks = [
                     json.dumps(
@@ -138,17 +142,20 @@ def main() -> None:
                     ).encode()
                     for b in range(args.bulks)
                 ]
-                elapsed = drive(port, token, "/api/v1/notifications/send-bulk/", bulks, min(2, args.concurrency))
+                elapsed = drive(ports, token, "/api/v1/notifications/send-bulk/", bulks, min(2, args.concurrency))
                 bulk_rates.append(args.bulks * RECIPIENTS / elapsed)
                 print(f"run {run + 1}: send {single_rates[-1]:.0f}/s, send-bulk {bulk_rates[-1]:.0f}/s", flush=True)
         except SystemExit:
-            print((Path(tmp) / "daphne.log").read_text()[-3000:], file=sys.stderr)
+            for n in range(args.web):
+                print((Path(tmp) / f"daphne{n}.log").read_text()[-3000:], file=sys.stderr)
             raise
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            for process, _port in servers:
+                process.terminate()
+                process.wait(timeout=10)
     print(
-        f"median of {args.runs}: send {statistics.median(single_rates):.0f} notifications/s "
+        f"median of {args.runs}, {args.web} web process(es): "
+        f"send {statistics.median(single_rates):.0f} notifications/s "
         f"({args.concurrency} clients, one per request); send-bulk {statistics.median(bulk_rates):.0f} notifications/s "
         f"(1,000 per request, 2 clients)"
     )

@@ -282,6 +282,9 @@ def _content_create_once(
             fingerprint=fingerprint,
             recipient_count=recipient_count,
         )
+        if not key:  # nothing to collide with: no savepoint (two round trips) needed
+            content.save(force_insert=True)
+            return content, True
         try:
             with transaction.atomic():
                 content.save(force_insert=True)

@@ -85,8 +85,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No persistent connections: under ASGI every request runs its sync code in a thread of its own, so per-thread
+    # persistent connections pile up until PostgreSQL refuses clients (measured: "too many clients" under load).
+    # DATABASE_POOL=1 turns on psycopg's pool instead (single API sends 71/s -> 105/s in bench.api); off by default
+    # until the WebSocket consumers' worker threads are proven to hand their connections back under test load.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if env.bool("DATABASE_POOL", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX", default=20),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: one URL feeds the channel layer and Celery -----------------------------------------------------------
