@@ -4,7 +4,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -88,20 +87,17 @@ class AnnouncementForm(forms.Form):
 
 
 def announcement_view(request: HttpRequest) -> HttpResponse:
-    """Send to all users or a group through the same service as every other producer."""
+    """Send to all users or a group through the API's broadcast service: the rows are written by a worker in
+    batches, so a large audience never holds the admin request."""
     if not request.user.has_perm("notifications.broadcast_notification") and not request.user.is_superuser:
         messages.error(request, "You need the broadcast permission to send announcements.")
         return redirect("admin:index")
     form = AnnouncementForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         assert isinstance(request.user, AbstractBaseUser)  # admin_view: a logged-in staff member
-        users = get_user_model().objects.filter(is_active=True)
-        audience = form.cleaned_data["audience"]
-        if audience.startswith("group:"):
-            users = users.filter(groups__name=audience.removeprefix("group:"))
         try:
-            result = services.notify(
-                recipients=users,
+            services.notification_broadcast(
+                audience=form.cleaned_data["audience"],
                 category=form.cleaned_data["category"],
                 title=form.cleaned_data["title"],
                 body=form.cleaned_data["body"],
@@ -114,7 +110,7 @@ def announcement_view(request: HttpRequest) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"Announcement sent to {result.recipient_count} users.")
+            messages.success(request, "Announcement queued: it reaches its audience in batches within moments.")
             return redirect("admin:notifications_content_changelist")
     context = {**admin.site.each_context(request), "form": form, "title": "Send announcement"}
     return TemplateResponse(request, "admin/notifications/announcement.html", context)

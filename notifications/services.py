@@ -141,10 +141,9 @@ def _seq_allocate(counts: dict[int, int]) -> dict[int, int]:
     return result
 
 
-def _fingerprint(spec: SendSpec, recipient_ids: Sequence[int]) -> str:
-    canonical = json.dumps(
-        {"send": spec.canonical(), "recipients": list(recipient_ids)}, sort_keys=True, separators=(",", ":")
-    )
+def _fingerprint(spec: SendSpec, **target: Any) -> str:
+    """Hash of a validated send and who it goes to (recipient ids or an audience), for idempotency checks."""
+    canonical = json.dumps({"send": spec.canonical(), **target}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -335,7 +334,7 @@ def notify(
     key = _idempotency_key_clean(idempotency_key)
     recipient_ids = recipients_resolve(recipients)
     producer = _producer_of(actor, producer)
-    fingerprint = _fingerprint(spec, recipient_ids)
+    fingerprint = _fingerprint(spec, recipients=list(recipient_ids))
 
     with transaction.atomic():
         content, created = _content_create_once(
@@ -579,8 +578,7 @@ def notification_broadcast(
     key = _idempotency_key_clean(idempotency_key)
     audience_users(audience)
     producer = _producer_of(actor, producer)
-    canonical = json.dumps({"send": spec.canonical(), "audience": audience}, sort_keys=True, separators=(",", ":"))
-    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+    fingerprint = _fingerprint(spec, audience=audience)
 
     with transaction.atomic():
         content, created = _content_create_once(

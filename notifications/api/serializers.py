@@ -59,39 +59,11 @@ class SendContentSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class SendSerializer(SendContentSerializer):
-    """Exactly one of recipients, recipient_usernames, audience."""
-
-    recipients = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
-        required=False,
-        min_length=1,
-        max_length=RECIPIENTS_MAX,
-        help_text="User ids.",
-    )
-    recipient_usernames = serializers.ListField(
-        child=serializers.CharField(max_length=USERNAME_MAX),
-        required=False,
-        min_length=1,
-        max_length=RECIPIENTS_MAX,
-    )
-    audience = serializers.RegexField(
-        r"^(all|group:.+)$",
-        max_length=200,
-        required=False,
-        help_text='"all" or "group:<name>"; needs notifications.broadcast_notification; answered 202.',
-    )
-
-    def validate(self, attrs: dict) -> dict:
-        given = [name for name in ("recipients", "recipient_usernames", "audience") if name in attrs]
-        if len(given) != 1:
-            raise serializers.ValidationError(
-                {"recipients": ["Give exactly one of recipients, recipient_usernames or audience."]}
-            )
-        return attrs
-
-
 class BulkItemSerializer(SendContentSerializer):
+    """Exactly one of the `targets` fields says who receives it."""
+
+    targets: tuple[str, ...] = ("recipients", "recipient_usernames")
+
     recipients = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
         required=False,
@@ -104,11 +76,23 @@ class BulkItemSerializer(SendContentSerializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        if ("recipients" in attrs) == ("recipient_usernames" in attrs):
-            raise serializers.ValidationError(
-                {"recipients": ["Give exactly one of recipients or recipient_usernames."]}
-            )
+        if sum(name in attrs for name in self.targets) != 1:
+            choices = f"{', '.join(self.targets[:-1])} or {self.targets[-1]}"
+            raise serializers.ValidationError({"recipients": [f"Give exactly one of {choices}."]})
         return attrs
+
+
+class SendSerializer(BulkItemSerializer):
+    """Exactly one of recipients, recipient_usernames, audience."""
+
+    targets = ("recipients", "recipient_usernames", "audience")
+
+    audience = serializers.RegexField(
+        r"^(all|group:.+)$",
+        max_length=200,
+        required=False,
+        help_text='"all" or "group:<name>"; needs notifications.broadcast_notification; answered 202.',
+    )
 
 
 class SendBulkSerializer(serializers.Serializer):

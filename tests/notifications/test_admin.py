@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from notifications import tasks
 from notifications.models import Content, Notification
 from tests.factories import PASSWORD, make_user, send
 
@@ -41,25 +42,37 @@ def test_notification_content_is_read_only(client, staff, alice):
     assert Content.objects.get(pk=result.content.pk).title == "History"
 
 
-def test_announcement_to_all_users(client, staff, alice, bob):
+def _announce(client, capture, data):
+    """Post the announcement form; then run the fan-out task it queued after commit, as a worker would."""
+    with capture(execute=False) as callbacks:
+        response = client.post(reverse("admin:notifications_announce"), data)
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    assert not Notification.objects.exists()  # nothing written in the request
+    content = Content.objects.get(title=data["title"])
+    tasks.notification_broadcast_fan_out(content.pk, data["audience"])
+
+
+def test_announcement_to_all_users(client, staff, alice, bob, django_capture_on_commit_callbacks):
     client.force_login(staff)
-    response = client.post(
-        reverse("admin:notifications_announce"),
+    _announce(
+        client,
+        django_capture_on_commit_callbacks,
         {"audience": "all", "category": "announcement", "priority": "", "title": "Hello all", "body": "", "url": ""},
     )
-    assert response.status_code == 302
     recipients = set(Notification.objects.filter(content__title="Hello all").values_list("recipient_id", flat=True))
     assert recipients == {staff.pk, alice.pk, bob.pk}
 
 
-def test_announcement_to_a_group(client, staff, alice, bob):
+def test_announcement_to_a_group(client, staff, alice, bob, django_capture_on_commit_callbacks):
     from django.contrib.auth.models import Group
 
     group = Group.objects.create(name="beta")
     alice.groups.add(group)
     client.force_login(staff)
-    client.post(
-        reverse("admin:notifications_announce"),
+    _announce(
+        client,
+        django_capture_on_commit_callbacks,
         {"audience": "group:beta", "category": "announcement", "priority": "", "title": "Beta news"},
     )
     assert list(Notification.objects.filter(content__title="Beta news").values_list("recipient_id", flat=True)) == [
