@@ -234,3 +234,23 @@ class WsTicket(models.Model):
 
     def __str__(self) -> str:
         return f"ticket for {self.user_id} until {self.expires_at:%H:%M:%S}"
+
+
+class DeliveryPlanPending(models.Model):
+    """Transactional outbox: the external deliveries of these rows still have to be planned.
+
+    Written in the send's own transaction (one row per content per call), so a send that committed is always planned:
+    a worker woken after commit plans and deletes it, and a periodic sweep plans whatever a lost task left behind.
+    The recipient range bounds the rows of this call: an audience broadcast writes one content in several batches.
+    """
+
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="+")
+    recipient_min = models.BigIntegerField()
+    recipient_max = models.BigIntegerField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name_plural = "delivery plans pending"
+
+    def __str__(self) -> str:
+        return f"plan content {self.content_id} users {self.recipient_min}-{self.recipient_max}"
