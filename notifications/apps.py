@@ -9,11 +9,15 @@ class NotificationsConfig(AppConfig):
         # Integration points, not business logic: a logout or a deactivation closes that user's sockets (4401).
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_delete, post_save
 
-        from . import realtime
+        from . import categories, realtime
+        from .models import Category
 
         user_logged_out.connect(realtime.on_user_logged_out, dispatch_uid="notifications.realtime.logout")
         post_save.connect(
             realtime.on_user_saved, sender=get_user_model(), dispatch_uid="notifications.realtime.deactivate"
         )
+        # Cache invalidation, not business logic: any edit of a category (admin, shell) clears every process's copy.
+        post_save.connect(categories.on_category_edited, sender=Category, dispatch_uid="notifications.categories.save")
+        post_delete.connect(categories.on_category_edited, sender=Category, dispatch_uid="notifications.categories.del")

@@ -9,20 +9,21 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from . import metrics, realtime, selectors
-from .delivery.planner import deliveries_cancel, deliveries_plan
-from .models import Category, Content, Notification
+from . import jobs, metrics, realtime, selectors
+from .categories import categories_by_slug
+from .delivery.planner import deliveries_cancel, plans_wake_on_commit
+from .models import Category, Content, DeliveryPlanPending, IdempotencyRecord, Notification
 from .validation import IDEMPOTENCY_KEY_MAX, SendSpec, send_validate
 
 User = get_user_model()
@@ -171,7 +172,8 @@ def _content_build(
 
 
 def _fan_out(sends: Sequence[tuple[Content, Sequence[int]]]) -> list[list[Notification]]:
-    """Write the per-recipient rows of several contents at once. Returns the rows of each content, in order."""
+    """Write the per-recipient rows of several contents at once, with the outbox rows that tell the planner worker
+    their email/push still need planning. Returns the rows of each content, in order."""
     counts: Counter[int] = Counter()
     for _content, recipient_ids in sends:
         counts.update(recipient_ids)
@@ -205,13 +207,15 @@ def _fan_out(sends: Sequence[tuple[Content, Sequence[int]]]) -> list[list[Notifi
             rows.append(row)
         per_send.append(rows)
         all_rows.extend(rows)
-    _rows_insert(all_rows, now)
+    plans = [(content.pk, min(ids), max(ids)) for content, ids in sends if ids]
+    _rows_insert(all_rows, plans, now)
     return per_send
 
 
-def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
+def _rows_insert(rows: Sequence[Notification], plans: Sequence[tuple[int, int, int]], now: datetime) -> None:
     """Insert per-recipient rows in one statement whatever their number (bulk_create would split into
-    parameter-limited batches: ~140 rows per query on SQLite)."""
+    parameter-limited batches: ~140 rows per query on SQLite), and the pending plans (content id, lowest and highest
+    recipient id) in the same statement on PostgreSQL (a data-modifying CTE: one round trip fewer per send)."""
     if not rows:
         return
     table = Notification._meta.db_table
@@ -219,8 +223,10 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT u, r, c, k, s, %s "
-                "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS t(u, r, c, k, s)",
+                f"WITH rows AS (INSERT INTO {table} ({columns}) SELECT u, r, c, k, s, %s "
+                "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS t(u, r, c, k, s)) "
+                f"INSERT INTO {DeliveryPlanPending._meta.db_table} (content_id, recipient_min, recipient_max, created_at) "
+                "SELECT c, lo, hi, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS p(c, lo, hi)",
                 [
                     now,
                     [r.uuid for r in rows],
@@ -228,6 +234,10 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
                     [r.content_id for r in rows],
                     [r.category_id for r in rows],
                     [r.seq for r in rows],
+                    now,
+                    [p[0] for p in plans],
+                    [p[1] for p in plans],
+                    [p[2] for p in plans],
                 ],
             )
         else:
@@ -236,11 +246,19 @@ def _rows_insert(rows: Sequence[Notification], now: datetime) -> None:
                 f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
                 [(r.uuid.hex, r.recipient_id, r.content_id, r.category_id, r.seq, created) for r in rows],
             )
+            DeliveryPlanPending.objects.bulk_create(
+                [
+                    DeliveryPlanPending(content_id=c, recipient_min=lo, recipient_max=hi, created_at=now)
+                    for c, lo, hi in plans
+                ]
+            )
 
 
 def _after_insert(sends: Sequence[tuple[Content, Sequence[Notification]]]) -> None:
-    """Plan deliveries and register the realtime publish, once for all sends of a call."""
-    deliveries_plan(sends=sends)
+    """Wake the planner worker after commit (it plans email/push off the send path) and register the realtime
+    publish, once for all sends of a call."""
+    if any(rows for _content, rows in sends):
+        plans_wake_on_commit()
     realtime.notifications_publish_on_commit(sends)
     for content, rows in sends:
         metrics.notifications_sent_on_commit(
@@ -367,7 +385,7 @@ def notification_send_bulk(
     Each item takes notify()'s keyword arguments (without actor/producer/idempotency_key). Invalid items raise
     one BulkValidationError naming every bad item.
     """
-    categories = {c.slug: c for c in Category.objects.all()}
+    categories = categories_by_slug()
     producer = _producer_of(actor, producer)
     prepared: list[tuple[SendSpec, list[int]]] = []
     errors: dict[int, dict[str, list[str]]] = {}
@@ -500,6 +518,24 @@ def notification_mark_all_read(
     return len(rows)
 
 
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+
+
+def idempotency_records_purge(*, older_than: timedelta = IDEMPOTENCY_RETENTION, batch_size: int = 5000) -> int:
+    """Delete API idempotency records older than the retention (never less than 24 h), in batches."""
+    cutoff = timezone.now() - max(older_than, IDEMPOTENCY_RETENTION)
+    total = 0
+    while True:
+        pks = list(
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not pks:
+            return total
+        total += IdempotencyRecord.objects.filter(pk__in=pks).delete()[0]
+
+
 def notification_mark_seen(*, user: AbstractBaseUser, up_to_seq: int) -> int:
     """The user has seen the list up to this seq (the badge was opened). Does not change read state."""
     return Notification.objects.filter(recipient=user, seen_at__isnull=True, seq__lte=up_to_seq).update(
@@ -524,6 +560,7 @@ def _uuids(ids: Iterable[UUID | str]) -> list[UUID]:
 # --- Audience broadcasts ------------------------------------------------------------------------------------------
 
 AUDIENCE_ALL = "all"
+BROADCAST_TASK = "notifications.broadcast_fan_out"
 AUDIENCE_GROUP_PREFIX = "group:"
 
 
@@ -532,8 +569,6 @@ def audience_users(audience: str) -> QuerySet[Any]:
     if audience == AUDIENCE_ALL:
         return User.objects.filter(is_active=True)
     if isinstance(audience, str) and audience.startswith(AUDIENCE_GROUP_PREFIX):
-        from django.contrib.auth.models import Group
-
         name = audience[len(AUDIENCE_GROUP_PREFIX) :]
         if name and Group.objects.filter(name=name).exists():
             return User.objects.filter(is_active=True, groups__name=name)
@@ -586,10 +621,7 @@ def notification_broadcast(
         )
         if not created:
             return SendResult(id=content.uuid, content=content, recipient_count=content.recipient_count, replayed=True)
-        from .tasks import notification_broadcast_fan_out
-
-        content_id = content.pk
-        transaction.on_commit(lambda: notification_broadcast_fan_out.delay(content_id, audience))
+        jobs.enqueue_on_commit(BROADCAST_TASK, content.pk, audience)
     return SendResult(id=content.uuid, content=content, recipient_count=0)
 
 

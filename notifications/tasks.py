@@ -7,7 +7,8 @@ import time
 
 from celery import shared_task
 
-from .delivery import machine, retention
+from . import services
+from .delivery import machine, planner, retention
 
 # A fan-out task hands the rest to a fresh task after this long, to stay far below the worker time limit.
 BROADCAST_TASK_BUDGET_S = 30.0
@@ -16,8 +17,6 @@ BROADCAST_TASK_BUDGET_S = 30.0
 @shared_task(name="notifications.broadcast_fan_out", acks_late=True)
 def notification_broadcast_fan_out(content_id: int, audience: str) -> int:
     """Write an audience broadcast's rows batch by batch (each batch its own transaction and publish)."""
-    from . import services
-
     started = time.monotonic()
     total = 0
     while True:
@@ -33,9 +32,14 @@ def notification_broadcast_fan_out(content_id: int, audience: str) -> int:
 @shared_task(name="notifications.tasks.idempotency_purge")
 def idempotency_purge() -> int:
     """Periodic: drop API idempotency records older than 24 h."""
-    from .api.idempotency import idempotency_purge as purge
+    return services.idempotency_records_purge()
 
-    return purge()
+
+@shared_task(name="notifications.tasks.deliveries_plan")
+def deliveries_plan() -> int:
+    """Woken after sends commit, and run by beat as the sweep for lost wake-ups (broker down, worker killed):
+    plan the email/push deliveries of every send still pending."""
+    return planner.deliveries_plan_pending()
 
 
 @shared_task(name="notifications.tasks.delivery_send")

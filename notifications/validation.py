@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .categories import category_get
 from .models import Category, Priority
 
 TITLE_MAX = 200
@@ -154,9 +155,12 @@ def send_validate(
     if isinstance(category, Category):
         category_obj: Category | None = category
     else:
-        if categories is None:
-            categories = {c.slug: c for c in Category.objects.all()}
-        category_obj = categories.get(category) if isinstance(category, str) else None
+        if not isinstance(category, str):
+            category_obj = None
+        elif categories is None:
+            category_obj = category_get(category)
+        else:
+            category_obj = categories.get(category)
         if category_obj is None:
             errors["category"] = [f"Unknown category {category!r}."]
     if priority in (None, ""):

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from notifications.categories import categories_cache_clear
 from tests.factories import make_user
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false")
@@ -17,6 +18,14 @@ def service_missing(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required service missing: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _categories_cache_fresh():
+    """Each test sees its own categories: flushes and rollbacks between tests bypass the cache's invalidation."""
+    categories_cache_clear()
+    yield
+    categories_cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -24,9 +24,15 @@ def make_users(count: int, prefix: str = "user") -> list:
     return list(User.objects.filter(username__startswith=prefix).order_by("pk"))
 
 
-def send(recipients, **overrides: Any):
+def send(recipients, *, plan: bool = True, **overrides: Any):
+    """notify() with defaults; then, unless plan=False, what the planner worker does after commit (tests run in one
+    transaction, so the commit never comes)."""
+    from notifications.delivery.planner import deliveries_plan_pending
     from notifications.services import notify
 
     values: dict[str, Any] = {"category": "comment", "title": "Hello"}
     values.update(overrides)
-    return notify(recipients=recipients, **values)
+    result = notify(recipients=recipients, **values)
+    if plan:
+        deliveries_plan_pending()
+    return result

@@ -7,7 +7,7 @@ Order of events, and why:
 2. The send and the final response are written in ONE transaction: a record never claims a send that rolled back.
 3. A request that fails (4xx, or a crash) deletes its record: nothing was sent, the client may retry the key.
    A record left in flight by a killed process is taken over after IN_FLIGHT_STALE.
-Records are kept at least RETENTION; tasks.idempotency_purge deletes older ones.
+Records are kept at least IDEMPOTENCY_RETENTION; services.idempotency_records_purge (a daily task) deletes older ones.
 """
 
 import hashlib
@@ -28,7 +28,6 @@ from ..validation import IDEMPOTENCY_KEY_MAX
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
-RETENTION = timedelta(hours=24)
 IN_FLIGHT_STALE = timedelta(minutes=5)
 
 Handler = Callable[[IdempotencyRecord | None], Response]
@@ -110,18 +109,3 @@ def idempotent(request: Request, handler: Handler) -> Response:
     if response.status_code >= 300:
         IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
     return response
-
-
-def idempotency_purge(*, older_than: timedelta = RETENTION, batch_size: int = 5000) -> int:
-    """Delete finished records older than the retention, in batches. Returns how many went."""
-    cutoff = timezone.now() - max(older_than, RETENTION)
-    total = 0
-    while True:
-        pks = list(
-            IdempotencyRecord.objects.filter(created_at__lt=cutoff)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        if not pks:
-            return total
-        total += IdempotencyRecord.objects.filter(pk__in=pks).delete()[0]

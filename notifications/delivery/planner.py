@@ -1,15 +1,23 @@
-"""The seam between a send and its external deliveries.
+"""The seam between a send and its external deliveries, off the send path.
 
-`deliveries_plan` runs inside the send's transaction and creates the Delivery rows the delivery policy allows;
+A send writes only itself plus one DeliveryPlanPending row (the outbox) in its transaction. After commit a task plans
+it (`deliveries_plan_pending` with its ids); a periodic sweep plans whatever a lost task left behind (broker down,
+worker killed between commit and planning). Plans are claimed with SKIP LOCKED and deleted in the planning
+transaction, and Delivery rows are unique per (notification, channel, target): a plan runs once, and a second run of
+the same plan could write nothing twice.
+
+Planning reads the current state: a notification read or archived before planning gets no email or push.
 `deliveries_cancel` runs when notifications are read, so nothing is sent about what the user already saw.
 """
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
@@ -18,37 +26,119 @@ from django.utils import timezone
 from preferences.models import UserSettings
 from preferences.selectors import channel_enabled, preferences_explicit_bulk, user_settings_bulk
 
-from ..models import Category, ChannelKind, Content, Delivery, DeliveryChannel, DeliveryStatus, Notification
+from .. import jobs
+from ..models import (
+    Category,
+    ChannelKind,
+    Content,
+    Delivery,
+    DeliveryChannel,
+    DeliveryPlanPending,
+    DeliveryStatus,
+    Notification,
+)
 from .policy import delivery_plan
 from .registry import PUSH, delivery_channels, devices
 
 logger = logging.getLogger(__name__)
 
+PLAN_TASK = "notifications.tasks.deliveries_plan"
+DISPATCH_TASK = "notifications.tasks.deliveries_dispatch_content"
 
-def deliveries_plan(*, sends: Sequence[tuple[Content, Sequence[Notification]]]) -> int:
+# More users than this failing on their own in one batch is a bug, not bad data.
+MAX_BAD_USERS = 5
+
+# (notification id, recipient id, content id) of the rows a plan covers.
+Row = tuple[int, int, int]
+
+
+def plans_wake_on_commit() -> None:
+    """The send wrote its DeliveryPlanPending rows: wake a planner once it commits."""
+    jobs.wake_on_commit(PLAN_TASK)
+
+
+def deliveries_plan_pending(*, pending_ids: Sequence[int] | None = None, budget_seconds: float = 10.0) -> int:
+    """Plan pending sends: all of them, oldest first (what the woken task and the periodic sweep do), or only these.
+    Returns how many plans ran. Safe to run twice or concurrently: each plan is claimed with SKIP LOCKED and deleted
+    in the same transaction as the Delivery rows it creates."""
+    started = time.monotonic()
+    done = 0
+    while True:
+        ran = _plan_batch(pending_ids, limit=settings.DELIVERY_PLAN_BATCH)
+        done += ran
+        if pending_ids is not None or ran < settings.DELIVERY_PLAN_BATCH:
+            return done
+        if time.monotonic() - started > budget_seconds:
+            jobs.enqueue(PLAN_TASK)  # the rest in a fresh task, far below the worker's time limit
+            return done
+
+
+def _plan_batch(pending_ids: Sequence[int] | None, *, limit: int) -> int:
+    with transaction.atomic():
+        claimed = DeliveryPlanPending.objects.select_for_update(skip_locked=True)
+        if pending_ids is not None:
+            claimed = claimed.filter(pk__in=list(pending_ids))
+        plans = list(claimed.order_by("pk")[:limit])
+        if not plans:
+            return 0
+        contents = Content.objects.select_related("category").in_bulk({p.content_id for p in plans})
+        rows = _rows_to_plan(plans)
+        created = _plan_isolated(rows, contents)
+        DeliveryPlanPending.objects.filter(pk__in=[p.pk for p in plans]).delete()
+    logger.debug("planned %d send(s): %d deliveries", len(plans), created)
+    return len(plans)
+
+
+def _rows_to_plan(plans: Sequence[DeliveryPlanPending]) -> list[Row]:
+    """The unread, unarchived rows each plan covers: one query. A broadcast writes one content's rows in batches in
+    ascending user id order, so a plan is exactly its content's rows within its recipient id range."""
+    ranges: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for p in plans:
+        ranges[p.content_id].append((p.recipient_min, p.recipient_max))
+    lowest = min(p.recipient_min for p in plans)
+    highest = max(p.recipient_max for p in plans)
+    candidates = Notification.objects.filter(
+        content_id__in=list(ranges),
+        recipient_id__gte=lowest,
+        recipient_id__lte=highest,
+        read_at__isnull=True,
+        archived_at__isnull=True,
+    ).values_list("pk", "recipient_id", "content_id")
+    return [row for row in candidates if any(lo <= row[1] <= hi for lo, hi in ranges[row[2]])]
+
+
+def _plan_isolated(rows: Sequence[Row], contents: dict[int, Content], bad_users: list[int] | None = None) -> int:
+    """Plan all rows at once; if that fails (one user's bad data, whatever put it there), halve and retry, so a bad
+    user is found in a few passes and skipped (logged by id, never content) while everyone else is planned. Past
+    MAX_BAD_USERS the failure is not about users: it propagates and the plan stays pending for the next sweep."""
+    bad_users = [] if bad_users is None else bad_users
+    try:
+        with transaction.atomic():
+            return _plan(rows, contents)
+    except Exception as exc:
+        users = sorted({user_id for _pk, user_id, _content in rows})
+        if len(users) > 1:
+            half = set(users[: len(users) // 2])
+            first = [r for r in rows if r[1] in half]
+            second = [r for r in rows if r[1] not in half]
+            return _plan_isolated(first, contents, bad_users) + _plan_isolated(second, contents, bad_users)
+        bad_users.extend(users)
+        if len(bad_users) > MAX_BAD_USERS:
+            raise
+        logger.error("delivery planning skipped user %s: %s", users[0] if users else "?", type(exc).__name__)
+        return 0
+
+
+def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
     """Create Delivery rows for the recipients' allowed external channels. Returns how many were created.
 
-    One pass for every send of a call (a bulk send plans all its items together): a constant number of queries
-    whatever the number of sends and recipients. Recipients are read back from the rows just written; preferences,
-    settings and devices load in one query each; all rows go in with one INSERT. Rows due now are handed to a worker
-    after commit (one task message per call); the rest wait for the dispatcher's scan.
+    A constant number of queries whatever the number of sends and recipients: emails, preferences, settings and
+    devices load in one query each; all rows go in with one INSERT. Rows due now are handed to a worker after commit
+    (one task message per call); the rest wait for the dispatcher's scan.
     """
-    sends = [(content, rows) for content, rows in sends if rows]
-    if not sends:
+    if not per_recipient:
         return 0
     now = timezone.now()
-    contents = {content.pk: content for content, _rows in sends}
-    if len(sends) == 1:
-        # Only this call's rows: an audience broadcast writes one content's rows in several batches, in ascending
-        # user id order, so this batch is exactly the content's rows within its recipient id range.
-        content, notifications = sends[0]
-        recipient_ids = [n.recipient_id for n in notifications]
-        batch = Notification.objects.filter(
-            content=content, recipient_id__gte=min(recipient_ids), recipient_id__lte=max(recipient_ids)
-        )
-    else:
-        batch = Notification.objects.filter(content_id__in=list(contents))
-    per_recipient = list(batch.values_list("pk", "recipient_id", "content_id"))
     # The ids themselves, not a subquery on rows this transaction just wrote: PostgreSQL's statistics do not know
     # those rows yet and picked a plan that scanned every user (90 ms for 26 recipients).
     recipients = sorted({user_id for _pk, user_id, _content_id in per_recipient})
@@ -114,7 +204,7 @@ def deliveries_plan(*, sends: Sequence[tuple[Content, Sequence[Notification]]]) 
     _deliveries_insert(rows, now)
     if immediate:
         content_ids = sorted(immediate)
-        transaction.on_commit(lambda: deliveries_enqueue_contents(content_ids))
+        jobs.enqueue_on_commit(DISPATCH_TASK, content_ids)
     return len(rows)
 
 
@@ -124,18 +214,6 @@ def _chunks(ids: Sequence[int], size: int = 5000) -> list[Any]:
     if connection.vendor == "postgresql":
         return [RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))]
     return [ids[start : start + size] for start in range(0, len(ids), size)]
-
-
-def deliveries_enqueue_contents(content_ids: list[int]) -> None:
-    """After commit: one task message per call. If the broker is down, the dispatcher's scan sends them later."""
-    from .. import tasks
-
-    try:
-        tasks.deliveries_dispatch_content.delay(content_ids)
-    except Exception as exc:  # never fail the request that sent the notification: the rows are safe in the database
-        logger.warning(
-            "could not enqueue deliveries of %d send(s) (%s); the scan will pick them up", len(content_ids), exc
-        )
 
 
 def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now: datetime) -> None:
@@ -152,7 +230,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, %s, 0, '', '', %s, %s "
                 "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[]) "
-                "AS x(n, c, t, d, g)",
+                "AS x(n, c, t, d, g) ON CONFLICT DO NOTHING",
                 [
                     DeliveryStatus.PENDING,
                     now,
@@ -168,7 +246,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             adapt = connection.ops.adapt_datetimefield_value
             created: Any = adapt(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s)",
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) ON CONFLICT DO NOTHING",
                 [(n, c, t, adapt(d), g, DeliveryStatus.PENDING, created, created) for n, c, t, d, g in rows],
             )
 

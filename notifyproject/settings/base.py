@@ -171,8 +171,19 @@ DELIVERY_PUSH_TIMEOUT = env.float("DELIVERY_PUSH_TIMEOUT", default=10.0)
 # Embedded mode: the web process runs the periodic tasks below in a thread (no Redis, no beat).
 EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=not REDIS_URL)
 
+# Planning of sends' email/push runs in a worker after commit; this sweep plans whatever a lost task left behind.
+DELIVERY_PLAN_SWEEP_INTERVAL = env.float("DELIVERY_PLAN_SWEEP_INTERVAL", default=2.0)
+DELIVERY_PLAN_BATCH = env.int("DELIVERY_PLAN_BATCH", default=500)
+# A process wakes a planner at most once per window (notifications/jobs.py): bounds broker messages per send.
+JOBS_WAKE_WINDOW = env.float("JOBS_WAKE_WINDOW", default=0.02)
+
 DAY = 24 * 3600.0
 CELERY_BEAT_SCHEDULE = {
+    "deliveries-plan-sweep": {
+        "task": "notifications.tasks.deliveries_plan",
+        "schedule": DELIVERY_PLAN_SWEEP_INTERVAL,
+        "options": {"expires": max(DELIVERY_PLAN_SWEEP_INTERVAL, 1.0)},
+    },
     "deliveries-dispatch-due": {
         "task": "notifications.tasks.deliveries_dispatch_due",
         "schedule": DELIVERY_DISPATCH_INTERVAL,
@@ -252,6 +263,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Notifications -----------------------------------------------------------------------------------------------
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
+# Each process keeps the categories in memory; edits are announced to every process, this bounds a lost announcement.
+CATEGORY_CACHE_SECONDS = env.float("CATEGORY_CACHE_SECONDS", default=60.0)
 
 # --- WebSocket (docs/protocol.md) ----------------------------------------------------------------------------------
 WS_TICKET_TTL = 60  # seconds; single use

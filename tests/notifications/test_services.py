@@ -3,7 +3,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from notifications.models import Content, Notification
+from notifications.categories import categories_by_slug
+from notifications.delivery.planner import deliveries_plan_pending
+from notifications.models import Content, Delivery, Notification
 from notifications.services import (
     BulkValidationError,
     IdempotencyConflict,
@@ -19,6 +21,7 @@ from tests.factories import make_users, send
 
 def _queries_for(n: int, prefix: str) -> int:
     users = make_users(n, prefix)
+    categories_by_slug()  # the per-process category cache is warm in a running server
     with CaptureQueriesContext(connection) as ctx:
         send(users)
     assert Notification.objects.filter(recipient__in=users).count() == n
@@ -212,9 +215,12 @@ def _bulk_queries(items: int, prefix: str) -> int:
         {"recipients": [u.pk for u in users], "category": "comment" if i % 2 else "mention", "title": f"t{i}"}
         for i in range(items)
     ]
+    categories_by_slug()  # warm, as in a running process
     with CaptureQueriesContext(connection) as ctx:
         notification_send_bulk(sends=sends)
+        deliveries_plan_pending()  # what the planner worker does after commit
     assert Notification.objects.filter(recipient__in=users).count() == 5 * items
+    assert Delivery.objects.filter(notification__recipient__in=users, channel="email").count() == 5 * items
     return len(ctx.captured_queries)
 
 

@@ -15,7 +15,9 @@ from notifications.delivery.machine import (
     retry_delay,
 )
 from notifications.delivery.retention import notifications_purge
-from notifications.models import Content, Delivery, DeliveryStatus, Notification
+from notifications.jobs import wakes_flush
+from notifications.models import Content, Delivery, DeliveryPlanPending, DeliveryStatus, Notification
+from notifyproject.celery import app as celery_app
 from tests.factories import send
 from tests.notifications.delivery.helpers import deliveries_of, reload, send_now
 
@@ -104,20 +106,30 @@ def test_a_send_enqueues_its_due_deliveries_on_commit_and_they_go_out_in_embedde
 
 def test_nothing_is_enqueued_before_commit(alice, monkeypatch):
     published = []
-    monkeypatch.setattr(tasks.deliveries_dispatch_content, "delay", lambda *a: published.append(a))
-    send([alice], title="Hi", priority="urgent")  # the test transaction never commits
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(celery_app, "send_task", lambda *a, **kw: published.append(a))
+    send([alice], title="Hi", priority="urgent", plan=False)  # the test transaction never commits
     assert published == []
+    assert DeliveryPlanPending.objects.count() == 1
 
 
 def test_a_broker_outage_at_commit_does_not_fail_the_send(alice, monkeypatch, django_capture_on_commit_callbacks):
-    def down(*args):
+    # given a broker that refuses every message
+    def down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.deliveries_dispatch_content, "delay", down)
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(celery_app, "send_task", down)
+    # when a send commits: the send succeeds, its planning waits in the outbox
     with django_capture_on_commit_callbacks(execute=True):
-        result = send([alice], title="Hi", priority="urgent")
-    # the row is safe and still pending: the scan will hand it out
+        result = send([alice], title="Hi", priority="urgent", plan=False)
+    assert wakes_flush()
+    assert deliveries_of(result) == []
+    assert DeliveryPlanPending.objects.count() == 1
+    # then the periodic sweep plans it, and the row waits for the dispatcher's scan
+    assert tasks.deliveries_plan() == 1
     assert [d.status for d in deliveries_of(result)] == ["pending"]
+    assert DeliveryPlanPending.objects.count() == 0
 
 
 def test_no_content_in_logs_or_task_arguments_even_on_failure(smtp, alice, caplog, monkeypatch):
@@ -180,6 +192,7 @@ def test_embedded_scheduler_stays_off_with_redis(settings):
 def test_beat_schedule_holds_every_periodic_task(settings):
     tasks_by_name = {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks_by_name == {
+        "notifications.tasks.deliveries_plan",
         "notifications.tasks.deliveries_dispatch_due",
         "notifications.tasks.deliveries_sweep_stuck",
         "notifications.tasks.retention_purge",
