@@ -225,7 +225,8 @@ def _rows_insert(rows: Sequence[Notification], plans: Sequence[tuple[int, int, i
             cursor.execute(
                 f"WITH rows AS (INSERT INTO {table} ({columns}) SELECT u, r, c, k, s, %s "
                 "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS t(u, r, c, k, s)) "
-                f"INSERT INTO {DeliveryPlanPending._meta.db_table} (content_id, recipient_min, recipient_max, created_at) "
+                f"INSERT INTO {DeliveryPlanPending._meta.db_table} "
+                "(content_id, recipient_min, recipient_max, created_at) "
                 "SELECT c, lo, hi, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS p(c, lo, hi)",
                 [
                     now,

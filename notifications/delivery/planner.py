@@ -246,7 +246,8 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             adapt = connection.ops.adapt_datetimefield_value
             created: Any = adapt(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) ON CONFLICT DO NOTHING",
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) "
+                "ON CONFLICT DO NOTHING",
                 [(n, c, t, adapt(d), g, DeliveryStatus.PENDING, created, created) for n, c, t, d, g in rows],
             )
 
