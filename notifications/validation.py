@@ -1,6 +1,7 @@
 """Validation of a send, all or nothing, before anything is written. Raises django ValidationError by field."""
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,7 +73,13 @@ def _text(errors: dict[str, list[str]], name: str, value: Any, max_length: int, 
 
 
 def url_is_safe(value: str, *, allow_relative: bool) -> bool:
-    """http(s) absolute URLs, or (if allowed) a relative path on this site. Never javascript:, data:, //host."""
+    """http(s) absolute URLs, or (if allowed) a relative path on this site. Never javascript:, data:, //host.
+
+    Whitespace and control/format characters are refused anywhere: browsers strip tabs and newlines before
+    parsing, so "/\t/evil.example" would become "//evil.example", another host.
+    """
+    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
+        return False
     if allow_relative and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return True
     try:
