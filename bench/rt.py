@@ -71,7 +71,6 @@ def start(web: int = 1) -> dict[str, Any]:
             redis=settings.REDIS_URL,
             prefix=settings.REDIS_PREFIX,
             settings=os.environ["DJANGO_SETTINGS_MODULE"],
-            conn_max_age=60,
         )
         for _ in range(web)
     ]

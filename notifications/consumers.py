@@ -24,6 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from . import realtime, selectors, services
+from .handshake import Credentials, socket_user
 from .payloads import notification_payload
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ def _refill_page(user: AbstractBaseUser, after_seq: int, limit: int) -> list[tup
         (n.seq, realtime.notification_frame(notification_payload(n), replay=False))
         for n in selectors.notification_replay(user=user, after_seq=after_seq, limit=limit)
     ]
-
-
-def _hello_state(user: AbstractBaseUser) -> tuple[int, int]:
-    return selectors.notification_unread_count(user=user), selectors.notification_last_seq(user=user)
 
 
 def _cursor_state(user: AbstractBaseUser) -> tuple[int, int | None]:
@@ -116,16 +113,23 @@ class NotificationConsumer(AsyncConsumer):
     # --- connection -------------------------------------------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        self.user = self.scope["user"]
-        self.session = self.scope.get("ws_session_fingerprint")
-        self.group = realtime.user_group(self.user.pk)
+        credentials: Credentials = self.scope["ws_credentials"]
+        self.session = realtime.session_fingerprint(credentials.session_key) if credentials.session_key else None
+        self.group = realtime.user_group(credentials.user_id)
         self.tokens = float(settings.WS_RATE_BURST)
         self.stamp = time.monotonic()
         # Join before reading the database: whatever commits after the read arrives live.
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
+        user = await in_db_thread(socket_user)(credentials)  # the user and hello's numbers, one query
+        if user is None:
+            self.joined = False
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.send({"type": "websocket.close"})  # before accept: HTTP 403
+            return
+        self.user = user
         await self.send({"type": "websocket.accept"})
-        unread, last_seq = await in_db_thread(_hello_state)(self.user)
+        unread, last_seq = user.socket_unread, user.socket_last_seq
         self.base = self.cursor = last_seq
         # The socket's own unread count: hello's, plus one per row newer than the newest it has counted (seqs are
         # gap-free and every new row is unread), replaced by the counted value that comes with each state change.

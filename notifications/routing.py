@@ -1,45 +1,23 @@
 """WebSocket routing and the handshake guard.
 
 The guard runs before the consumer exists: a rejected handshake (HTTP 403) creates no channel and subscribes to
-nothing. Browsers authenticate with the session cookie and always send Origin, which must name an allowed host
-(cross-site WebSocket hijacking). Token clients present a single-use `?ticket=`; they may omit Origin (no ambient
-credentials to abuse), but an Origin they do send must still be allowed.
+nothing. Browsers authenticate with the session cookie and always send Origin, which must be this server's own origin
+(scheme, host and port) or one of CSRF_TRUSTED_ORIGINS (cross-site WebSocket hijacking). Token clients present a
+single-use `?ticket=`; they may omit Origin (no ambient credentials to abuse), but an Origin they send must pass.
 """
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.http.request import validate_host
+from django.http import parse_cookie
 from django.urls import path
 
 from .consumers import NotificationConsumer, in_db_thread
-from .realtime import session_fingerprint
-from .tickets import ws_ticket_consume
+from .handshake import credentials_from_session, credentials_from_ticket, origin_allowed
 
 Scope = dict[str, Any]
-
-
-def _origin_allowed(origin: str) -> bool:
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
-        return False
-    if not host:
-        return False
-    if ":" in host:  # IPv6 literal, as ALLOWED_HOSTS spells it
-        host = f"[{host}]"
-    return validate_host(host, settings.ALLOWED_HOSTS)
-
-
-def _ticket_user(ticket: str) -> Any:
-    user_id = ws_ticket_consume(ticket=ticket)
-    if user_id is None:
-        return None
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
 
 
 async def _deny(receive: Any, send: Any) -> None:
@@ -50,27 +28,28 @@ async def _deny(receive: Any, send: Any) -> None:
 
 
 class HandshakeGuard:
+    """Origin and credentials, before a consumer exists. The credentials are only a claim here (session read from
+    the cache, or a consumed ticket): the consumer checks the user in the same query that reads its `hello`."""
+
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
-        headers = dict(scope.get("headers") or [])
-        origin = headers.get(b"origin", b"").decode("latin1") or None
-        if origin is not None and not _origin_allowed(origin):
+        origin = next((v.decode("latin1") for k, v in scope.get("headers") or [] if k == b"origin"), None)
+        if origin is not None and not origin_allowed(scope, origin):
             return await _deny(receive, send)
         tickets = parse_qs(scope.get("query_string", b"").decode("latin1")).get("ticket")
         if tickets:
-            user = await in_db_thread(_ticket_user)(tickets[0])
-            if user is None:
-                return await _deny(receive, send)
-            scope = {**scope, "user": user, "ws_session_fingerprint": None}
+            credentials = await in_db_thread(credentials_from_ticket)(tickets[0])
+        elif origin is None:
+            return await _deny(receive, send)  # a browser always sends Origin with its cookies
         else:
-            user = scope.get("user")
-            if origin is None or user is None or not user.is_authenticated:
-                return await _deny(receive, send)
-            session = scope.get("session")
-            scope = {**scope, "ws_session_fingerprint": session_fingerprint(session.session_key if session else None)}
-        return await self.inner(scope, receive, send)
+            cookies = parse_cookie(next((v.decode("latin1") for k, v in scope["headers"] if k == b"cookie"), ""))
+            session_key = cookies.get(settings.SESSION_COOKIE_NAME, "")
+            credentials = await in_db_thread(credentials_from_session)(session_key) if session_key else None
+        if credentials is None:
+            return await _deny(receive, send)
+        return await self.inner({**scope, "ws_credentials": credentials}, receive, send)
 
 
 def _daphne_oversized_frames_close_with_1009() -> None:
@@ -99,4 +78,4 @@ websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
 ]
 
-websocket_application = AuthMiddlewareStack(HandshakeGuard(URLRouter(websocket_urlpatterns)))
+websocket_application = HandshakeGuard(URLRouter(websocket_urlpatterns))

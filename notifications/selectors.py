@@ -1,11 +1,14 @@
 """Every read of the notification app. Each selector owns its query shape, matched by an index in models.py."""
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from .models import Category, Notification, UserSeq
@@ -88,6 +91,41 @@ def notification_replay(*, user: AbstractBaseUser, after_seq: int, limit: int = 
 def notification_last_seq(*, user: AbstractBaseUser) -> int:
     value = UserSeq.objects.filter(user=user).values_list("last_seq", flat=True).first()
     return value or 0
+
+
+@functools.cache
+def _user_socket_state_sql() -> tuple[str, list[str]]:
+    """Written once per process from the models' metadata: compiling the ORM query cost more CPU than running it,
+    and a reconnect storm runs it once per socket."""
+    user_model = get_user_model()
+    fields = list(user_model._meta.concrete_fields)
+    qn = connection.ops.quote_name
+    n, s = Notification._meta, UserSeq._meta
+    user_pk = f"u.{qn(user_model._meta.pk.column)}"
+    recipient, seq_user = qn(n.get_field("recipient").column), qn(s.get_field("user").column)
+    columns = ", ".join(f"u.{qn(f.column)}" for f in fields)
+    sql = (
+        f"SELECT {columns}, "
+        f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk}"
+        f" AND n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL), 0), "
+        f"COALESCE((SELECT s.{qn('last_seq')} FROM {qn(s.db_table)} s WHERE s.{seq_user} = {user_pk}), 0) "
+        f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} = %s"
+    )
+    return sql, [f.attname for f in fields]
+
+
+def user_socket_state(*, user_id: int) -> Any:
+    """The user and everything `hello` needs, in one query (a reconnect storm pays one round trip per socket):
+    `socket_unread` (index-only count of the partial unread index) and `socket_last_seq`. None if no such user."""
+    sql, attnames = _user_socket_state_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = get_user_model().from_db(connection.alias, attnames, row[: len(attnames)])
+    user.socket_unread, user.socket_last_seq = row[len(attnames)], row[len(attnames) + 1]
+    return user
 
 
 def notification_oldest_seq(*, user: AbstractBaseUser) -> int | None:

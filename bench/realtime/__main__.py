@@ -241,7 +241,7 @@ def setup(args: argparse.Namespace) -> tuple[list[int], list[str], list[Any]]:
     tickets = [ws_ticket_create(user_id=u) for u in user_ids]
     database = os.environ["DATABASE_URL"]
     webs = [
-        Daphne(database=database, redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, conn_max_age=60)
+        Daphne(database=database, redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX)
         for _ in range(args.web)
     ]
     return user_ids, tickets, webs

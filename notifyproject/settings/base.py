@@ -86,15 +86,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    # No persistent connections: under ASGI every request runs its sync code in a thread of its own, so per-thread
-    # persistent connections pile up until PostgreSQL refuses clients (measured: "too many clients" under load).
-    # DATABASE_POOL=1 turns on psycopg's pool instead (single API sends 71/s -> 105/s in bench.api); off by default
-    # until the WebSocket consumers' worker threads are proven to hand their connections back under test load.
+    # A bounded psycopg pool per process, not persistent connections: under ASGI every HTTP request runs its sync
+    # code in a thread of its own, so per-thread persistent connections piled up until PostgreSQL refused clients.
+    # With the pool a thread borrows a connection per request (or per consumer database call) and hands it back
+    # when Django closes it, so a process never holds more than DATABASE_POOL_MAX connections and requests skip
+    # the connection setup (measured: docs/performance.md). DATABASE_POOL=0 for PgBouncer in transaction mode.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    if env.bool("DATABASE_POOL", default=False):
+    if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN", default=2),
-            "max_size": env.int("DATABASE_POOL_MAX", default=20),
+            "max_size": env.int("DATABASE_POOL_MAX", default=16),
+            # A request waits this long for a free connection, then fails (503) instead of queueing forever.
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -120,6 +122,22 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+
+# --- Cache and sessions -------------------------------------------------------------------------------------------
+# Sessions are read from the cache (written through to the database): a WebSocket handshake storm after a deploy
+# then costs no session query. Redis in production (shared by every process), process memory when embedded.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "notifyproject.cache.SharedRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_PREFIX,
+            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Celery ----------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -5,6 +5,10 @@ import os
 # Before base is imported: base refuses to start without a secret key when DEBUG is off.
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key")
 os.environ.setdefault("DJANGO_DEBUG", "false")
+# The test process itself runs without the connection pool: tests start and drop event loops and threads by the
+# hundred, and a dropped thread's pooled connection is never handed back. Live servers started by tests set
+# DATABASE_POOL=1 (production's default), so the pool is what they serve with (tests/notifications/live.py).
+os.environ.setdefault("DATABASE_POOL", "0")
 
 from .base import *  # noqa: F403
 from .base import env

@@ -61,7 +61,6 @@ class Daphne:
         redis: str,
         prefix: str,
         settings: str = "notifyproject.settings.test",
-        conn_max_age: int = 0,
     ):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log")
@@ -72,7 +71,7 @@ class Daphne:
             REDIS_URL=redis,
             REDIS_PREFIX=prefix,
             LOG_LEVEL="WARNING",
-            DATABASE_CONN_MAX_AGE="0",
+            DATABASE_POOL="1",  # production's default (the test process itself runs without it)
         )
         self.proc = subprocess.Popen(
             [

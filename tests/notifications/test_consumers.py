@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from notifications import realtime
+from notifications.handshake import credentials_from_session, socket_user
 from notifications.models import Notification, WsTicket
 from notifications.routing import websocket_application
 from notifications.tickets import ws_ticket_create
@@ -53,8 +54,10 @@ def session_cookie(user) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-def communicator(cookie: bytes | None = None, *, origin=ORIGIN, query: str = "") -> WebsocketCommunicator:
-    headers = [h for h in (origin, (b"cookie", cookie) if cookie else None) if h]
+def communicator(
+    cookie: bytes | None = None, *, origin=ORIGIN, query: str = "", host: bytes = b"testserver"
+) -> WebsocketCommunicator:
+    headers = [h for h in ((b"host", host), origin, (b"cookie", cookie) if cookie else None) if h]
     return WebsocketCommunicator(websocket_application, "/ws/notifications/" + query, headers=headers)
 
 
@@ -105,9 +108,87 @@ async def test_cross_site_origin_is_rejected_even_with_a_session(alice):
         assert connected is False, origin
     assert realtime.user_group(alice.pk) not in _local_groups()
     # and the same session from an allowed origin is served
-    allowed = communicator(cookie, origin=(b"origin", b"http://localhost:8000"))
+    allowed = communicator(cookie, origin=(b"origin", b"http://localhost:8000"), host=b"localhost:8000")
     assert (await allowed.connect())[0] is True
     await allowed.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin, host",
+    [
+        (b"http://testserver:8204", b"testserver"),  # another port of an allowed host
+        (b"http://testserver", b"testserver:8201"),
+        (b"https://testserver", b"testserver"),  # another scheme
+        (b"chrome-extension://testserver", b"testserver"),
+        (b"http://evil.com@testserver", b"testserver"),  # userinfo
+        (b"http://testserver/path", b"testserver"),
+        (b"http://evil.example.com", b"evil.example.com"),  # same origin, but the host is not allowed
+    ],
+)
+@async_test
+async def test_origin_must_be_this_servers_own_scheme_host_and_port(alice, origin, host):
+    cookie = await adb(session_cookie)(alice)
+    connected, _ = await communicator(cookie, origin=(b"origin", origin), host=host).connect()
+    assert connected is False
+    assert realtime.user_group(alice.pk) not in _local_groups()
+
+
+@async_test
+async def test_subdomains_of_allowed_hosts_are_other_origins_unless_trusted(alice, settings):
+    settings.ALLOWED_HOSTS = [".example.com"]
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.apps.example.com", "https://portal.example.com"]
+    cookie = await adb(session_cookie)(alice)
+    refused = communicator(cookie, origin=(b"origin", b"https://evil.example.com"), host=b"app.example.com")
+    assert (await refused.connect())[0] is False
+    for origin in (b"https://portal.example.com", b"https://one.apps.example.com"):
+        trusted = communicator(cookie, origin=(b"origin", origin), host=b"app.example.com")
+        assert (await trusted.connect())[0] is True, origin
+        await trusted.disconnect()
+    wrong_scheme = communicator(cookie, origin=(b"origin", b"http://portal.example.com"), host=b"app.example.com")
+    assert (await wrong_scheme.connect())[0] is False
+
+
+@async_test
+async def test_tls_behind_a_proxy_is_read_from_the_proxy_header(alice, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    cookie = await adb(session_cookie)(alice)
+    ws = WebsocketCommunicator(
+        websocket_application,
+        "/ws/notifications/",
+        headers=[
+            (b"host", b"testserver"),
+            (b"origin", b"https://testserver"),
+            (b"x-forwarded-proto", b"https"),
+            (b"cookie", cookie),
+        ],
+    )
+    assert (await ws.connect())[0] is True
+    await ws.disconnect()
+
+
+@async_test
+async def test_a_session_from_before_a_password_change_is_refused(alice):
+    cookie = await adb(session_cookie)(alice)
+
+    def change_password() -> None:
+        alice.set_password("another-pass-456")
+        alice.save()
+
+    await adb(change_password)()
+    connected, _ = await communicator(cookie).connect()
+    assert connected is False
+    assert realtime.user_group(alice.pk) not in _local_groups()
+
+
+def test_the_handshake_reads_user_unread_count_and_last_seq_in_one_query(alice, django_assert_num_queries):
+    send([alice])
+    send([alice])
+    cookie = session_cookie(alice).decode().split("=", 1)[1]
+    credentials = credentials_from_session(cookie)  # from the cache
+    assert credentials is not None and credentials.user_id == alice.pk
+    with django_assert_num_queries(1):
+        user = socket_user(credentials)
+    assert (user.pk, user.socket_unread, user.socket_last_seq) == (alice.pk, 2, 2)
 
 
 @async_test
