@@ -14,6 +14,7 @@ from bench.core import Context, Result
 
 # name -> ("module[:function]", one line). Order = the order of a full run. A function returns a Result or a list.
 SCENARIOS = {
+    "api": ("bench.scenarios.api", "S9 + S10: notify() for one recipient; POST send/ at 16 and 64 clients vs ceiling"),
     "s4": ("bench.scenarios.s4_peer", "one send to 1,000 recipients, ours vs django-notifications-hq"),
     "s3": ("bench.scenarios.s3_fanout", "one send to 10,000 recipients: rows committed"),
     "s7": ("bench.scenarios.s7_inbox", "unread count and first inbox page with 10 M rows"),
@@ -21,7 +22,7 @@ SCENARIOS = {
     "s1": ("bench.scenarios.realtime:run_throughput", "S1 + S2 + S5: rates to 1,000 clients, latency, bare ceiling"),
     "s6": ("bench.scenarios.realtime:run_idle", "S6 + S3 frame: idle connections, RSS, one send to all of them"),
 }
-ALIASES = {"s2": "s1", "s5": "s1"}
+ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api"}
 
 
 def _raise_fd_limit() -> None:

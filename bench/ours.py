@@ -39,6 +39,38 @@ def send(recipient_ids: list[int], title: str = "bench", mark_commit: bool = Fal
     return out
 
 
+def notify_single(recipient_id: int, calls: int, warm: int = 50) -> dict[str, Any]:
+    """S9: notify() to one recipient, one call after another on this thread (a producer's request handler).
+    Returns per-call ms and the queries of one call (the categories cache is warm, as in a running process)."""
+    actor = actor_ensure()
+    for i in range(warm):
+        notify(recipients=[recipient_id], category="comment", title=f"warm {i}", actor=actor)
+    with CaptureQueriesContext(connection) as captured:
+        notify(recipients=[recipient_id], category="comment", title="counted", actor=actor)
+    samples = []
+    started = time.perf_counter()
+    for i in range(calls):
+        t0 = time.perf_counter()
+        notify(recipients=[recipient_id], category="comment", title=f"single {i}", actor=actor)
+        samples.append((time.perf_counter() - t0) * 1000)
+    elapsed = time.perf_counter() - started
+    return {"ms": samples, "per_second": calls / elapsed, "queries": len(captured.captured_queries)}
+
+
+def api_setup(senders: int, recipients: int) -> dict[str, Any]:
+    """Producer tokens (with the send permission) and recipients for S10; one reader token for the ceiling."""
+    from django.contrib.auth.models import Permission
+    from rest_framework.authtoken.models import Token
+
+    permission = Permission.objects.get(codename="send_notification")
+    tokens = []
+    for i in range(senders):
+        user, _ = User.objects.get_or_create(username=f"bench-sender{i}")
+        user.user_permissions.add(permission)
+        tokens.append(Token.objects.get_or_create(user=user)[0].key)
+    return {"tokens": tokens, "recipient_ids": users_ensure(recipients, prefix="benchapi")}
+
+
 def _inbox_queries(user: Any, page_size: int) -> dict[str, Any]:
     return {
         "unread_count": lambda: selectors.notification_unread_count(user=user),
@@ -109,6 +141,8 @@ serve(
     {
         "users_ensure": users_ensure,
         "send": send,
+        "notify_single": notify_single,
+        "api_setup": api_setup,
         "inbox_measure": inbox_measure,
         "inbox_server_ms": inbox_server_ms,
         "inbox_explain": inbox_explain,

@@ -2,18 +2,21 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyproject.settings.base")
 
 # Django must be set up before anything imports models (the consumers do).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from notifications.delivery.scheduler import scheduler_start  # noqa: E402
+from notifyproject.http import HttpHandler  # noqa: E402
+
+django_asgi_app = HttpHandler(threads=settings.HTTP_THREADS)
 from notifications.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(

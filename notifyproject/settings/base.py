@@ -73,6 +73,9 @@ TEMPLATES = [
 
 WSGI_APPLICATION = None
 ASGI_APPLICATION = "notifyproject.asgi.application"
+# Threads per web process that run HTTP requests' sync code (notifyproject/http.py); each holds at most one
+# database connection at a time, so with the WebSocket side's threads this stays within DATABASE_POOL_MAX.
+HTTP_THREADS = env.int("HTTP_THREADS", default=8)
 
 # --- Database -------------------------------------------------------------------------------------------------
 DATABASES = {
