@@ -71,6 +71,27 @@ def api_setup(senders: int, recipients: int) -> dict[str, Any]:
     return {"tokens": tokens, "recipient_ids": users_ensure(recipients, prefix="benchapi")}
 
 
+def sessions_create(count: int) -> list[str]:
+    """Logged-in sessions of `count` users, written through the configured engine (cache and database), as
+    browsers hold them when their web process restarts."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    users = User.objects.filter(pk__in=users_ensure(count, prefix="benchstorm")).order_by("pk")
+    keys = []
+    for user in users:
+        session = store()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        keys.append(session.session_key)
+    return keys
+
+
 def _inbox_queries(user: Any, page_size: int) -> dict[str, Any]:
     return {
         "unread_count": lambda: selectors.notification_unread_count(user=user),
@@ -143,6 +164,7 @@ serve(
         "send": send,
         "notify_single": notify_single,
         "api_setup": api_setup,
+        "sessions_create": sessions_create,
         "inbox_measure": inbox_measure,
         "inbox_server_ms": inbox_server_ms,
         "inbox_explain": inbox_explain,
