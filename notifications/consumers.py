@@ -9,8 +9,11 @@ against the cursor afterwards. `seq` is per user and gap-free, so a live frame w
 lost frames, which are refilled from the database (as is everything after a layer reconnect).
 """
 
+import asyncio
 import logging
+import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -24,7 +27,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from . import realtime, selectors, services
-from .handshake import Credentials, socket_user
+from .handshake import Credentials, credentials_valid, socket_user
 from .payloads import notification_payload
 
 logger = logging.getLogger(__name__)
@@ -36,9 +39,16 @@ def in_db_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return database_sync_to_async(fn, thread_sensitive=False)
 
 
-CLOSE_TOO_BIG = 1009
+# 1009 is sent by the WebSocket engine itself when daphne runs with the Procfile's size limits (routing.py). An
+# application may only close with 1000 or 3000-4999 (autobahn refuses the rest and the client would see 1011), so
+# the consumer's own check, for servers started without those limits, closes with 4009 after an error frame.
+CLOSE_TOO_BIG = 4009
 CLOSE_RATE_LIMITED = 4429
 CLOSE_SESSION_ENDED = 4401
+CLOSE_RECONNECT = 1000  # lifetime cap reached: the client reconnects and resumes
+
+# Open sockets per user in this process (WS_MAX_SOCKETS_PER_USER): one account cannot hold a process's sockets.
+_open_by_user: Counter[int] = Counter()
 MAX_IDS = 500
 
 
@@ -114,7 +124,15 @@ class NotificationConsumer(AsyncConsumer):
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         credentials: Credentials = self.scope["ws_credentials"]
-        self.session = realtime.session_fingerprint(credentials.session_key) if credentials.session_key else None
+        if _open_by_user[credentials.user_id] >= settings.WS_MAX_SOCKETS_PER_USER:
+            await self.send({"type": "websocket.close"})  # before accept: HTTP 403
+            return
+        self.credentials = credentials
+        self.session = (
+            realtime.session_fingerprint(credentials.session_key)
+            if credentials.session_key
+            else realtime.TICKET_SOCKETS
+        )
         self.group = realtime.user_group(credentials.user_id)
         self.tokens = float(settings.WS_RATE_BURST)
         self.stamp = time.monotonic()
@@ -128,6 +146,8 @@ class NotificationConsumer(AsyncConsumer):
             await self.send({"type": "websocket.close"})  # before accept: HTTP 403
             return
         self.user = user
+        _open_by_user[credentials.user_id] += 1
+        self.counted_open = True
         await self.send({"type": "websocket.accept"})
         unread, last_seq = user.socket_unread, user.socket_last_seq
         self.base = self.cursor = last_seq
@@ -137,9 +157,41 @@ class NotificationConsumer(AsyncConsumer):
         await self._send_frame(
             {"type": "hello", "unread_count": unread, "last_seq": last_seq, "server_time": timezone.now().isoformat()}
         )
+        self.watch = asyncio.ensure_future(self._credentials_watch())
         realtime.embedded_watch_start()
 
+    async def _credentials_watch(self) -> None:
+        """A socket lives while its credentials do: re-checked every WS_REVALIDATE_SECONDS (jittered, so sockets
+        opened together do not all ask at once), and closed for a reconnect after WS_MAX_LIFETIME_SECONDS."""
+        ends = time.monotonic() + settings.WS_MAX_LIFETIME_SECONDS
+        while not self.closing:
+            interval = settings.WS_REVALIDATE_SECONDS * random.uniform(0.8, 1.2)
+            await asyncio.sleep(min(interval, max(0.0, ends - time.monotonic())))
+            if time.monotonic() >= ends:
+                await self._close(CLOSE_RECONNECT)
+                return
+            await self._credentials_check()
+
+    async def _credentials_check(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)  # off the message loop: frames keep flowing meanwhile
+        try:
+            valid = await in_db_thread(credentials_valid)(self.credentials)
+        except Exception:  # the database may be away for a moment: the next check decides
+            logger.warning("socket credentials check failed for user %s", self.credentials.user_id)
+            return
+        if not valid:
+            await self._close(CLOSE_SESSION_ENDED)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        for task in (getattr(self, "watch", None), getattr(self, "recheck", None)):
+            if task is not None:
+                task.cancel()
+        if getattr(self, "counted_open", False):
+            self.counted_open = False
+            _open_by_user[self.credentials.user_id] -= 1
+            if _open_by_user[self.credentials.user_id] <= 0:
+                del _open_by_user[self.credentials.user_id]
         if getattr(self, "joined", False):
             self.joined = False
             try:
@@ -169,6 +221,13 @@ class NotificationConsumer(AsyncConsumer):
         text = message.get("text")
         raw = text.encode() if text is not None else (message.get("bytes") or b"")
         if len(raw) > settings.WS_MAX_FRAME_BYTES:
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "frame_too_big",
+                    "message": f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.",
+                }
+            )
             await self._close(CLOSE_TOO_BIG)
             return
         try:
@@ -283,6 +342,12 @@ class NotificationConsumer(AsyncConsumer):
     async def session_ended(self, message: dict[str, Any]) -> None:
         if message["session"] is None or message["session"] == self.session:
             await self._close(CLOSE_SESSION_ENDED)
+
+    async def credentials_changed(self, message: dict[str, Any]) -> None:
+        """A password changed. The session that changed it gets its new hash a moment after the user row is saved
+        (update_session_auth_hash), so the check waits that moment; sessions still on the old hash close."""
+        if not self.closing:
+            self.recheck = asyncio.ensure_future(self._credentials_check(delay=settings.WS_CREDENTIALS_RECHECK_DELAY))
 
     async def layer_recovered(self, message: dict[str, Any]) -> None:
         """Frames published while the layer was disconnected are gone: refill from the database."""

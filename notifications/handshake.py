@@ -137,3 +137,14 @@ def socket_user(credentials: Credentials) -> Any:
         if load_backend(credentials.backend).get_user(credentials.user_id) is None:
             return None
     return user if _session_hash_valid(user, credentials.session_hash) else None
+
+
+def credentials_valid(credentials: Credentials) -> bool:
+    """Whether an open socket's credentials still hold (re-checked periodically and when they may have changed):
+    the session still exists and names the same user with a valid hash; the user is still active."""
+    if credentials.session_key is not None:
+        current = credentials_from_session(credentials.session_key)
+        if current is None or current.user_id != credentials.user_id:
+            return False
+        credentials = current  # the hash as the session holds it now (a password change on this session updates it)
+    return socket_user(credentials) is not None

@@ -37,6 +37,9 @@ Message = dict[str, Any]
 NOTIFICATION_CREATED = "notification.created"
 STATE_CHANGED = "state.changed"
 SESSION_ENDED = "session.ended"
+CREDENTIALS_CHANGED = "credentials.changed"
+# The `session` of sockets opened with a ticket (token clients), in SESSION_ENDED messages.
+TICKET_SOCKETS = "tickets"
 LAYER_RECOVERED = "layer.recovered"
 
 
@@ -187,7 +190,19 @@ def sessions_close_on_commit(*, user_id: int, session_key: str | None = None) ->
     transaction.on_commit(lambda: publish(messages))
 
 
-# --- Integration points: logout and deactivation -----------------------------------------------------------------
+def ticket_sockets_close_on_commit(*, user_id: int) -> None:
+    """Close the user's sockets opened with tickets (its API token was revoked); session sockets stay."""
+    messages = [(user_group(user_id), {"type": SESSION_ENDED, "session": TICKET_SOCKETS})]
+    transaction.on_commit(lambda: publish(messages))
+
+
+def credentials_changed_on_commit(*, user_id: int) -> None:
+    """Every socket of the user re-checks its credentials (a password change invalidates other sessions)."""
+    messages = [(user_group(user_id), {"type": CREDENTIALS_CHANGED})]
+    transaction.on_commit(lambda: publish(messages))
+
+
+# --- Integration points: logout, deactivation, password change, token revocation ---------------------------------
 
 
 def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -199,10 +214,21 @@ def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> N
 
 
 def on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """A user saved inactive (admin, shell, a service) loses every open socket. Inactive users cannot open new
-    ones: Django's auth backend refuses them at the handshake."""
-    if not created and not instance.is_active:
+    """A user saved inactive (admin, shell, a service) loses every open socket; inactive users cannot open new
+    ones (handshake.py). A changed password makes every socket re-check its session."""
+    if created:
+        return
+    if not instance.is_active:
         sessions_close_on_commit(user_id=instance.pk)
+    elif getattr(instance, "_password", None) is not None:
+        # set_password() keeps the raw password until save() finished: the password changed. Sessions logged in
+        # with the old one no longer verify; their sockets find out and close with 4401.
+        credentials_changed_on_commit(user_id=instance.pk)
+
+
+def on_token_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A revoked API token: sockets opened with tickets must not outlive it."""
+    ticket_sockets_close_on_commit(user_id=instance.user_id)
 
 
 # --- Redis pub/sub layer that tells its consumers when it reconnected ----------------------------------------------

@@ -240,10 +240,7 @@ def setup(args: argparse.Namespace) -> tuple[list[int], list[str], list[Any]]:
     user_ids = list(User.objects.filter(username__in=names).order_by("pk").values_list("pk", flat=True))
     tickets = [ws_ticket_create(user_id=u) for u in user_ids]
     database = os.environ["DATABASE_URL"]
-    webs = [
-        Daphne(database=database, redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX)
-        for _ in range(args.web)
-    ]
+    webs = [Daphne(database=database, redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX) for _ in range(args.web)]
     return user_ids, tickets, webs
 
 

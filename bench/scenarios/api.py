@@ -49,8 +49,11 @@ def _s10(ctx: Context, tokens: list[str], recipient_ids: list[int], ports: list[
 
     def send_request(client: int, n: int) -> bytes:
         body = json.dumps(
-            {"recipients": [recipient_ids[(client * 7919 + n) % len(recipient_ids)]], "category": "comment",
-             "title": f"c{client} n{n}"}
+            {
+                "recipients": [recipient_ids[(client * 7919 + n) % len(recipient_ids)]],
+                "category": "comment",
+                "title": f"c{client} n{n}",
+            }
         ).encode()
         headers = {"Authorization": f"Token {tokens[client]}", "Content-Type": "application/json"}
         return http_load.request_bytes("POST", send_path, headers, body)

@@ -73,6 +73,8 @@ def run(ctx: Context) -> list[Result]:
             p50.add(percentile(times, 50))
             dropped.add(len(errors))
             rate.add(len(times) / slowest / processes if times else 0.0)
-            ctx.log(f"S11 {size} rep {rep + 1}: last hello {slowest:.2f} s, dropped {len(errors)} {sorted(set(errors))}")
+            ctx.log(
+                f"S11 {size} rep {rep + 1}: last hello {slowest:.2f} s, dropped {len(errors)} {sorted(set(errors))}"
+            )
         results.append(result)
     return results

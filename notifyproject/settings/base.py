@@ -294,6 +294,12 @@ WS_MAX_FRAME_BYTES = 64 * 1024  # larger client frames close with 1009 (daphne: 
 WS_RATE_PER_SECOND = env.float("WS_RATE_PER_SECOND", default=20.0)  # client frames per socket, sustained
 WS_RATE_BURST = env.int("WS_RATE_BURST", default=60)
 WS_REPLAY_PAGE = 200
+# Open sockets re-check their session or token this often, and reconnect (close 1000, then resume) after this long.
+WS_REVALIDATE_SECONDS = env.float("WS_REVALIDATE_SECONDS", default=300.0)
+WS_MAX_LIFETIME_SECONDS = env.float("WS_MAX_LIFETIME_SECONDS", default=12 * 3600.0)
+WS_CREDENTIALS_RECHECK_DELAY = 1.0  # after a password change (see NotificationConsumer.credentials_changed)
+# Per user and web process; more are refused at the handshake (403).
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
 
 # --- Push (django-push-notifications models; sending and error handling in notifications/delivery/) ----------------
 PUSH_NOTIFICATIONS_SETTINGS = {

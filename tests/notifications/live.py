@@ -52,7 +52,8 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 
 
 class Daphne:
-    """One daphne web process on a free loopback port, with the production limits of the Procfile."""
+    """One daphne web process on a free loopback port, with the production limits of the Procfile (`limits=False`:
+    started bare, as the Channels docs start it)."""
 
     def __init__(
         self,
@@ -61,6 +62,7 @@ class Daphne:
         redis: str,
         prefix: str,
         settings: str = "notifyproject.settings.test",
+        limits: bool = True,
     ):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log")
@@ -78,14 +80,11 @@ class Daphne:
                 sys.executable,
                 "-m",
                 "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "--websocket-max-message-size",
-                "65536",
-                "--websocket-max-frame-size",
-                "65536",
+                "-e",
+                f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096",
+                "--websocket_connect_timeout",
+                "30",
+                *(["--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536"] if limits else []),
                 "notifyproject.asgi:application",
             ],
             cwd=ROOT,

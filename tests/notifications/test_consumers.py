@@ -497,10 +497,11 @@ async def test_garbage_and_binary_frames_get_errors(alice):
 
 
 @async_test
-async def test_oversized_frame_closes_with_1009(alice):
+async def test_an_oversized_frame_gets_an_error_then_4009_from_the_consumer(alice):
     ws, _ = await connect(alice)
     await ws.send_to(text_data=orjson.dumps({"type": "ping", "pad": "x" * (64 * 1024)}).decode())
-    assert await ws.receive_output(timeout=2) == {"type": "websocket.close", "code": 1009}
+    assert (await ws.receive_json_from(timeout=2))["code"] == "frame_too_big"
+    assert await ws.receive_output(timeout=2) == {"type": "websocket.close", "code": 4009}
 
 
 @async_test
@@ -666,3 +667,93 @@ async def test_unread_count_follows_new_notifications_and_state_changes(alice):
     assert [f["type"] for f in replayed] == ["notification"] * 4 + ["replay_done"]
     assert await ws.receive_nothing(timeout=0.2)
     await ws.disconnect()
+
+
+# --- sockets end with their credentials ---------------------------------------------------------------------------
+
+
+def _session_rehash(session_key: str, user) -> None:
+    """What update_session_auth_hash() does for the session that changed the password."""
+    from importlib import import_module
+
+    from django.conf import settings as django_settings
+    from django.contrib.auth import HASH_SESSION_KEY
+
+    session = import_module(django_settings.SESSION_ENGINE).SessionStore(session_key)
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+
+
+@async_test
+async def test_a_password_change_closes_other_sessions_sockets_and_keeps_the_changing_one(alice, settings):
+    settings.WS_CREDENTIALS_RECHECK_DELAY = 0.3
+    browser_cookie = await adb(session_cookie)(alice)
+    browser = communicator(browser_cookie)
+    assert (await browser.connect())[0]
+    await browser.receive_json_from()
+    phone, _ = await connect(alice)
+
+    def change_password() -> None:
+        alice.set_password("a-new-pass-789")
+        alice.save()
+        _session_rehash(browser_cookie.decode().split("=", 1)[1], alice)
+
+    await adb(change_password)()
+    assert await phone.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    await adb(send)([alice])
+    assert (await browser.receive_json_from(timeout=3))["type"] == "notification"
+    await browser.disconnect()
+
+
+@async_test
+async def test_revoking_the_api_token_closes_ticket_sockets_only(alice):
+    from rest_framework.authtoken.models import Token
+
+    token = await adb(Token.objects.create)(user=alice)
+    ticket = await adb(ws_ticket_create)(user_id=alice.pk)
+    app = communicator(origin=None, query=f"?ticket={ticket}")
+    assert (await app.connect())[0]
+    await app.receive_json_from()
+    tab, _ = await connect(alice)
+    await adb(token.delete)()
+    assert await app.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    await adb(send)([alice])
+    assert (await tab.receive_json_from(timeout=3))["type"] == "notification"
+    await tab.disconnect()
+
+
+@async_test
+async def test_a_socket_whose_session_disappeared_closes_at_its_next_check(alice, settings):
+    from django.contrib.sessions.models import Session
+    from django.core.cache import caches
+
+    settings.WS_REVALIDATE_SECONDS = 0.2
+    ws, _ = await connect(alice)
+
+    def sessions_gone() -> None:  # expired and purged, or deleted by another app: no logout signal
+        Session.objects.all().delete()
+        caches[settings.SESSION_CACHE_ALIAS].clear()
+
+    await adb(sessions_gone)()
+    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+
+
+@async_test
+async def test_a_socket_reconnects_after_its_lifetime_cap(alice, settings):
+    settings.WS_MAX_LIFETIME_SECONDS = 0.3
+    ws, _ = await connect(alice)
+    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 1000}
+
+
+@async_test
+async def test_sockets_per_user_are_capped_and_a_closed_one_frees_its_place(alice, bob, settings):
+    settings.WS_MAX_SOCKETS_PER_USER = 2
+    first, _ = await connect(alice)
+    second, _ = await connect(alice)
+    cookie = await adb(session_cookie)(alice)
+    assert (await communicator(cookie).connect())[0] is False
+    other, _ = await connect(bob)  # another user is not affected
+    await first.disconnect()
+    third, _ = await connect(alice)
+    for ws in (second, third, other):
+        await ws.disconnect()

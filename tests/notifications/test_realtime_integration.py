@@ -304,6 +304,26 @@ async def test_bad_origin_no_session_and_bad_tickets_are_refused_with_403(server
 
 
 @async_test
+async def test_an_oversized_frame_to_a_daphne_without_size_limits_gets_an_error_then_4009():
+    _services_required()
+    bare = Daphne(
+        database=database_url(connection.settings_dict),
+        redis=settings.REDIS_URL,
+        prefix=settings.REDIS_PREFIX,
+        limits=False,
+    )
+    try:
+        alice = await in_thread(make_user, "alice")
+        client = await browser(alice, bare)
+        await client.send("x" * (64 * 1024 + 1))
+        await asyncio.wait_for(client.closed.wait(), 5)
+        assert client.close_code == 4009
+        assert [f["code"] for f in client.frames if f["type"] == "error"] == ["frame_too_big"]
+    finally:
+        bare.stop()
+
+
+@async_test
 async def test_oversized_garbage_and_flooding_frames(server):
     alice, bob = await in_thread(make_user, "alice"), await in_thread(make_user, "bob")
     client = await browser(alice, server)
