@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --config .ci/ruff.toml .
 	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
 	$(VENV)/bin/mypy --config-file .ci/mypy.ini notifyproject notifications preferences
+	DJANGO_SETTINGS_MODULE=notifyproject.settings.base $(VENV)/bin/lint-imports --config .ci/importlinter.ini
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench

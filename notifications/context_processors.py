@@ -7,13 +7,12 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from . import selectors
+from .payloads import notification_item
 
 BELL_LATEST = 8
 
 
 def _bell(request: HttpRequest) -> dict[str, Any]:
-    from .views import notification_item
-
     user = cast(AbstractBaseUser, request.user)
     return {
         "unread_count": selectors.notification_unread_count(user=user),

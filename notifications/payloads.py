@@ -40,3 +40,8 @@ def notification_payload(notification: Notification, shared: dict[str, Any] | No
         "archived_at": _iso(notification.archived_at),
         "is_read": notification.read_at is not None,
     }
+
+
+def notification_item(notification: Notification) -> dict[str, object]:
+    """What templates render: the client payload (the same the JS module gets) plus the datetime for filters."""
+    return {**notification_payload(notification), "created": notification.created_at}

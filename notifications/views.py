@@ -25,7 +25,7 @@ from preferences.selectors import user_settings_get
 
 from . import selectors, services
 from .models import Category, Content, Notification, Priority
-from .payloads import notification_payload
+from .payloads import notification_item
 
 PAGE_SIZE = 20
 # "Send me a test notification": at most this many per user per window (counted in the database, so the limit
@@ -56,11 +56,6 @@ def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(user_settings_get(user=user).timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
-
-
-def notification_item(notification: Notification) -> dict[str, object]:
-    """What templates render: the client payload (the same the JS module gets) plus the datetime for filters."""
-    return {**notification_payload(notification), "created": notification.created_at}
 
 
 def _parse_date(value: str) -> date | None:
