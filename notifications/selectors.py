@@ -101,9 +101,11 @@ def _user_socket_state_sql() -> tuple[str, list[str]]:
     fields = list(user_model._meta.concrete_fields)
     qn = connection.ops.quote_name
     n, s = Notification._meta, UserSeq._meta
-    user_pk = f"u.{qn(user_model._meta.pk.column)}"
-    recipient, seq_user = qn(n.get_field("recipient").column), qn(s.get_field("user").column)
-    columns = ", ".join(f"u.{qn(f.column)}" for f in fields)
+    pk = user_model._meta.pk
+    assert pk is not None and pk.column is not None
+    user_pk = f"u.{qn(pk.column)}"
+    recipient, seq_user = qn(str(n.get_field("recipient").column)), qn(str(s.get_field("user").column))
+    columns = ", ".join(f"u.{qn(str(f.column))}" for f in fields)
     sql = (
         f"SELECT {columns}, "
         f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk}"
@@ -124,7 +126,7 @@ def user_socket_state(*, user_id: int) -> Any:
     if row is None:
         return None
     user = get_user_model().from_db(connection.alias, attnames, row[: len(attnames)])
-    user.socket_unread, user.socket_last_seq = row[len(attnames)], row[len(attnames) + 1]
+    user.socket_unread, user.socket_last_seq = row[len(attnames)], row[len(attnames) + 1]  # type: ignore[attr-defined]
     return user
 
 

@@ -16,6 +16,11 @@ _lock = threading.Lock()
 
 
 class SharedRedisCache(RedisCache):
+    # Set by RedisCache.__init__; declared for the type checker.
+    _servers: list[str]
+    _options: dict[str, Any]
+    _class: type[RedisCacheClient]
+
     @property
     def _cache(self) -> Any:  # type: ignore[override]
         key = repr((self._servers, sorted(self._options.items())))

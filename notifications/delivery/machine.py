@@ -29,6 +29,7 @@ from django.utils import timezone
 from preferences.models import UserSettings
 from preferences.selectors import channel_enabled, preferences_explicit_bulk, user_settings_bulk
 
+from .. import jobs
 from ..models import ChannelKind, Delivery, DeliveryChannel, DeliveryStatus
 from .base import Message, Outcome
 from .policy import quiet_until
@@ -58,15 +59,10 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def _enqueue(batches: Iterable[list[int]]) -> None:
-    """Publish one task per batch. A failed publish is not an error: the rows are leased, not lost, and the
-    dispatcher's scan hands them out again when the lease ends."""
-    from .. import tasks
-
+    """Publish one task per batch. A failed publish is not an error (jobs.enqueue logs it): the rows are leased,
+    not lost, and the dispatcher's scan hands them out again when the lease ends."""
     for ids in batches:
-        try:
-            tasks.delivery_send.delay(ids)
-        except Exception as exc:
-            logger.warning("could not enqueue %d deliveries (%s); the scan retries after the lease", len(ids), exc)
+        jobs.enqueue("notifications.tasks.delivery_send", ids)
 
 
 def _chunks(ids: Sequence[int], size: int) -> list[list[int]]:

@@ -12,28 +12,20 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
+from .. import jobs
+
 logger = logging.getLogger(__name__)
 
 _started = threading.Event()
 
 
 def _run_due(next_run: dict[str, float]) -> None:
-    from notifyproject.celery import app
-
     now = time.monotonic()
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         if next_run.get(name, 0.0) > now:
             continue
         next_run[name] = now + float(entry["schedule"])
-        task = app.tasks.get(entry["task"])
-        if task is None:  # a task another part of the code base has not registered (yet)
-            continue
-        try:
-            result = task.apply()
-            if result.failed():
-                logger.error("embedded scheduler: %s failed\n%s", entry["task"], result.traceback)
-        except Exception:
-            logger.exception("embedded scheduler: %s failed", entry["task"])
+        jobs.enqueue(entry["task"])  # eager here: runs in this thread, failures logged, never raised
 
 
 def _loop(tick: float) -> None:
@@ -52,8 +44,6 @@ def scheduler_start() -> bool:
     if _started.is_set():
         return True
     _started.set()
-    import notifications.tasks  # noqa: F401  (registers the tasks)
-
     tick = max(0.2, min(1.0, settings.DELIVERY_DISPATCH_INTERVAL))
     threading.Thread(target=_loop, args=(tick,), name="embedded-scheduler", daemon=True).start()
     logger.info("embedded scheduler started (no REDIS_URL): delayed and periodic work runs in this process")

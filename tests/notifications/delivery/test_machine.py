@@ -74,10 +74,17 @@ def test_sweeper_requeues_rows_stuck_in_sending_and_kills_exhausted_ones(alice, 
     assert reload(fresh).status == DeliveryStatus.SENDING  # a live worker's row is left alone
 
 
+def broker_capture(monkeypatch) -> list[tuple[str, tuple]]:
+    """A broker that records what it is handed (production mode: not eager)."""
+    published: list[tuple[str, tuple]] = []
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args=(), **kw: published.append((name, tuple(args))))
+    return published
+
+
 def test_scan_hands_out_due_rows_once_per_lease_with_ids_only(alice, bob, monkeypatch, settings):
     settings.DELIVERY_LEASE_SECONDS = 60
-    published = []
-    monkeypatch.setattr(tasks.delivery_send, "delay", lambda *args, **kw: published.append((args, kw)))
+    published = broker_capture(monkeypatch)
     result = send([alice, bob], category="mention", title="Secret title", body="secret body")
     rows = deliveries_of(result, channel="email")
     # not due yet: nothing
@@ -87,7 +94,7 @@ def test_scan_hands_out_due_rows_once_per_lease_with_ids_only(alice, bob, monkey
     Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(due_at=past, updated_at=past)
     assert deliveries_dispatch_due() == 2
     # the task got delivery ids and nothing else
-    assert published == [(([rows[0].pk, rows[1].pk],), {})]
+    assert published == [("notifications.tasks.delivery_send", ([rows[0].pk, rows[1].pk],))]
     # within the lease a second scan hands out nothing again
     assert deliveries_dispatch_due() == 0
     assert len(published) == 1
@@ -133,15 +140,14 @@ def test_a_broker_outage_at_commit_does_not_fail_the_send(alice, monkeypatch, dj
 
 
 def test_no_content_in_logs_or_task_arguments_even_on_failure(smtp, alice, caplog, monkeypatch):
-    published = []
-    monkeypatch.setattr(tasks.delivery_send, "delay", lambda *a, **kw: published.append((a, kw)))
+    published = broker_capture(monkeypatch)
     smtp.handler.replies["alice@example.com"] = "451 4.3.0 later"
     result = send([alice], category="security", title="TOPSECRET-TITLE", body="TOPSECRET-BODY")
     caplog.set_level(logging.DEBUG)
     send_now(deliveries_of(result))
     Delivery.objects.update(due_at=timezone.now() - timedelta(1), updated_at=timezone.now() - timedelta(1))
     deliveries_dispatch_due()
-    assert published and all(isinstance(i, int) for (args, _kw) in published for i in args[0])
+    assert published and all(isinstance(i, int) for (_name, args) in published for i in args[0])
     assert "TOPSECRET" not in caplog.text
     assert "TOPSECRET" not in str(published)
     assert "TOPSECRET" not in " ".join(Delivery.objects.values_list("last_error", flat=True))
