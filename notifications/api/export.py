@@ -14,7 +14,8 @@ from .. import selectors
 from ..payloads import notification_payload
 from . import serializers as s
 from .permissions import request_user
-from .views import E401
+from .throttling import ExportRateThrottle
+from .views import E401, E429_USER
 
 EXPORT_CHUNK = 2000
 
@@ -39,11 +40,13 @@ def _devices(model: Any, user: Any) -> list[dict[str, Any]]:
 
 
 class ExportView(APIView):
+    throttle_classes = [ExportRateThrottle]
+
     @extend_schema(
         operation_id="me_export",
         summary="Export the caller's notifications, preferences and devices",
         tags=["me"],
-        responses={200: s.ExportSerializer, 401: E401},
+        responses={200: s.ExportSerializer, 401: E401, 429: E429_USER},
     )
     def get(self, request: Request) -> Response:
         user = request_user(request)

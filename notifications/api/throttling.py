@@ -71,22 +71,25 @@ def rate_hit(*, key: str, limit: int, window: int) -> tuple[bool, float]:
     return int(count) <= limit, wait
 
 
-class SenderRateThrottle(BaseThrottle):
-    """One budget per sending user across all send endpoints; 429 with Retry-After when it is spent."""
+class UserRateThrottle(BaseThrottle):
+    """One budget per user and `scope`, from the setting named by `rate_setting`; 429 with Retry-After when spent."""
+
+    scope = ""
+    rate_setting = ""
 
     def __init__(self) -> None:
         self._wait: float | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        parsed = rate_parse(getattr(settings, "NOTIFICATIONS_SEND_RATE", ""))
+        parsed = rate_parse(getattr(settings, self.rate_setting, ""))
         if parsed is None or not request.user or not request.user.is_authenticated:
             return True
         limit, window = parsed
         try:
-            allowed, wait = rate_hit(key=f"send:{request.user.pk}", limit=limit, window=window)
+            allowed, wait = rate_hit(key=f"{self.scope}:{request.user.pk}", limit=limit, window=window)
         except redis.RedisError:
-            # The limiter protects the database; losing it must not turn every send into a 500.
-            logger.warning("send throttle unavailable (Redis error); letting the request through")
+            # The limiter protects the database; losing it must not turn every request into a 500.
+            logger.warning("%s throttle unavailable (Redis error); letting the request through", self.scope)
             return True
         if not allowed:
             self._wait = wait
@@ -94,3 +97,21 @@ class SenderRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return math.ceil(self._wait) if self._wait is not None else None
+
+
+class SenderRateThrottle(UserRateThrottle):
+    """One budget per sending user across all send endpoints."""
+
+    scope, rate_setting = "send", "NOTIFICATIONS_SEND_RATE"
+
+
+class WsTicketRateThrottle(UserRateThrottle):
+    """Tickets are cheap to ask for and each is a database row: a client loop must not fill the table."""
+
+    scope, rate_setting = "ws-ticket", "WS_TICKET_RATE"
+
+
+class ExportRateThrottle(UserRateThrottle):
+    """An export reads the user's whole history."""
+
+    scope, rate_setting = "export", "EXPORT_RATE"

@@ -41,6 +41,7 @@ E409 = OpenApiResponse(s.ErrorSerializer, description="The same Idempotency-Key 
 E409_DEVICE = OpenApiResponse(s.ErrorSerializer, description="The same device is being registered concurrently.")
 E422 = OpenApiResponse(s.ErrorSerializer, description="Idempotency-Key reused with a different body.")
 E429 = OpenApiResponse(s.ErrorSerializer, description="Sender rate limit; see the Retry-After header.")
+E429_USER = OpenApiResponse(s.ErrorSerializer, description="Rate limit of this endpoint; see the Retry-After header.")
 AUTH_ERRORS = {401: E401, 403: E403}
 SEND_ERRORS = {400: E400, **AUTH_ERRORS, 409: E409, 422: E422, 429: E429}
 

@@ -280,6 +280,12 @@ SPECTACULAR_SETTINGS = {
 }
 # Per-sender limit on the send endpoints ("<n>/<s|m|h|d>", e.g. "6000/m"; "off" disables). 429 + Retry-After.
 NOTIFICATIONS_SEND_RATE = env.str("NOTIFICATIONS_SEND_RATE", default="500/s")
+# Other budgets ("<n>/<period>", "off" disables), 429 + Retry-After: WebSocket tickets and exports per user,
+# sign-in attempts per client address and per username.
+WS_TICKET_RATE = env.str("WS_TICKET_RATE", default="30/m")
+EXPORT_RATE = env.str("EXPORT_RATE", default="10/h")
+LOGIN_RATE_ADDRESS = env.str("LOGIN_RATE_ADDRESS", default="30/m")
+LOGIN_RATE_USERNAME = env.str("LOGIN_RATE_USERNAME", default="10/m")
 # GET /metrics: staff session, or `Authorization: Bearer <METRICS_TOKEN>` (empty: staff only).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 

@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_DEBUG", "false")
 # hundred, and a dropped thread's pooled connection is never handed back. Live servers started by tests set
 # DATABASE_POOL=1 (production's default), so the pool is what they serve with (tests/notifications/live.py).
 os.environ.setdefault("DATABASE_POOL", "0")
+# Every test client signs in from 127.0.0.1: the per-address sign-in budget is for real clients.
+os.environ.setdefault("LOGIN_RATE_ADDRESS", "1000/m")
 
 from .base import *  # noqa: F403
 from .base import env
