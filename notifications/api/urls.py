@@ -1,7 +1,7 @@
 """The DRF API (contract.md, REST API), mounted at /api/v1/. One line per endpoint: easy to merge."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from . import devices, export, preferences, views
@@ -33,6 +33,6 @@ urlpatterns = [
     path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
     path("me/export/", export.ExportView.as_view(), name="api-me-export"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(router.urls)),
 ]

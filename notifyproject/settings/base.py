@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "notifyproject.security.NoStoreMiddleware",
+    "notifyproject.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "notifyproject.urls"
@@ -349,3 +350,11 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Content-Security-Policy (notifyproject/security.py): first-party scripts and styles only, no inline code.
+_CSP_BASE = (
+    "default-src 'self'; img-src 'self' data: https:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; script-src 'self'"
+)
+CSP_POLICY = env.str("CSP_POLICY", default=f"{_CSP_BASE}; style-src 'self'")
+CSP_POLICY_DOCS = env.str("CSP_POLICY_DOCS", default=f"{_CSP_BASE}; style-src 'self' 'unsafe-inline'")
+CSP_DOCS_PREFIX = "/api/v1/docs/"

@@ -6,6 +6,7 @@ PASSWORD = "browser-pass-123"
 # One user per test so tests sharing one live server never see each other's notifications.
 USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan"]
 SENDER = "bob"
+STAFF = "sam"  # a superuser for the admin pages
 
 
 @dataclass(frozen=True)

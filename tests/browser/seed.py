@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 
 from notifications.models import Notification  # noqa: E402
 from notifications.services import notify  # noqa: E402
-from tests.browser.dataset import INBOXES, PASSWORD, SENDER, USERS  # noqa: E402
+from tests.browser.dataset import INBOXES, PASSWORD, SENDER, STAFF, USERS  # noqa: E402
 
 
 def main() -> None:
@@ -25,6 +25,7 @@ def main() -> None:
     users = {}
     for name in [*USERS, SENDER]:
         users[name] = User.objects.create_user(username=name, email=f"{name}@example.com", password=PASSWORD)
+    users[STAFF] = User.objects.create_superuser(username=STAFF, email=f"{STAFF}@example.com", password=PASSWORD)
     users[SENDER].user_permissions.add(Permission.objects.get(codename="send_notification"))
     token = Token.objects.create(user=users[SENDER])
     now = timezone.now()
