@@ -29,7 +29,7 @@ run: $(VENV)/.installed
 	@echo "  Send her a notification from another terminal:"
 	@echo "    $(PY) manage.py notify --to alice --category comment --title 'Hello'"
 	@echo ""
-	exec $(VENV)/bin/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=4096 --websocket_connect_timeout 30 --websocket-max-message-size 65536 --websocket-max-frame-size 65536 notifyproject.asgi:application
+	exec $(PY) -m notifyproject.serve -e tcp:port=$(PORT):interface=$(HOST):backlog=4096 --websocket_connect_timeout 30 --websocket-max-message-size 65536 --websocket-max-frame-size 65536 notifyproject.asgi:application
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -c tests/pytest.ini --rootdir . $(PYTEST_ARGS)

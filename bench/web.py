@@ -33,7 +33,7 @@ class Web:
         self.port = _free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="bench-web-", suffix=".log")
         command = procfile_web(self.port)
-        command[0] = str(venv_bin / command[0])  # daphne from our venv
+        command[0] = str(venv_bin / command[0])  # our venv's python
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )

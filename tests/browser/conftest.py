@@ -102,7 +102,14 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) 
     log = workdir / "daphne.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [python, "-m", "daphne", "-e", "tcp:port=0:interface=127.0.0.1", "notifyproject.asgi:application"],
+            [
+                python,
+                "-m",
+                "notifyproject.serve",
+                "-e",
+                "tcp:port=0:interface=127.0.0.1",
+                "notifyproject.asgi:application",
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,

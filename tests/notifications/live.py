@@ -52,8 +52,8 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 
 
 class Daphne:
-    """One daphne web process on a free loopback port, with the production limits of the Procfile (`limits=False`:
-    started bare, as the Channels docs start it)."""
+    """One daphne web process on a free loopback port, started as the Procfile starts it (`limits=False`: bare daphne,
+    as the Channels docs start it)."""
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class Daphne:
         prefix: str,
         settings: str = "notifyproject.settings.test",
         limits: bool = True,
+        extra_env: dict[str, str] | None = None,
     ):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log")
@@ -75,11 +76,12 @@ class Daphne:
             LOG_LEVEL="WARNING",
             DATABASE_POOL="1",  # production's default (the test process itself runs without it)
         )
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "notifyproject.serve" if limits else "daphne",
                 "-e",
                 f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096",
                 "--websocket_connect_timeout",

@@ -350,3 +350,49 @@ async def test_oversized_garbage_and_flooding_frames(server):
     await calm.send({"type": "ping"})
     assert await calm.frame("pong") == {"type": "pong"}
     await calm.close()
+
+
+def _slow_headers_dropped(port: int) -> bool:
+    """Send a request's headers a byte every 0.2 s (slowloris); True once the server drops the connection."""
+    import socket
+
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: " + b"a" * 200
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for byte in request:
+            try:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.2)
+                sock.setblocking(False)
+                if sock.recv(1) == b"":
+                    return True
+            except BlockingIOError:
+                pass
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            finally:
+                sock.setblocking(True)
+    return False
+
+
+@async_test
+async def test_headers_that_trickle_in_are_dropped_while_sockets_and_requests_live_on():
+    _services_required()
+    web = Daphne(
+        database=database_url(connection.settings_dict),
+        redis=settings.REDIS_URL,
+        prefix=settings.REDIS_PREFIX,
+        extra_env={"HTTP_HEADER_TIMEOUT": "1"},
+    )
+    try:
+        alice = await in_thread(make_user, "alice")
+        # given an open socket (past its handshake) and a client trickling its headers in
+        client = await browser(alice, web)
+        # then the trickling connection is dropped (its 40 s of headers never complete)
+        assert await asyncio.to_thread(_slow_headers_dropped, web.port)
+        # while the socket, older than the deadline, still answers, and a normal request is served
+        await client.send({"type": "ping"})
+        assert await client.frame("pong") == {"type": "pong"}
+        assert (await asyncio.to_thread(requests.get, f"{web.base}/healthz", timeout=5)).status_code == 200
+        await client.close()
+    finally:
+        web.stop()
