@@ -41,6 +41,11 @@ class ContentAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["category"]
 
+    def get_urls(self) -> list[Any]:
+        # The announcement form sends new contents, so it lives beside them: /admin/notifications/content/announce/.
+        announce = self.admin_site.admin_view(announcement_view)
+        return [path("announce/", announce, name="notifications_announce"), *super().get_urls()]
+
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
@@ -116,15 +121,4 @@ def announcement_view(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/notifications/announcement.html", context)
 
 
-_original_get_urls = admin.site.get_urls
-
-
-def _get_urls() -> list[Any]:
-    return [
-        path("notifications/announce/", admin.site.admin_view(announcement_view), name="notifications_announce"),
-        *_original_get_urls(),
-    ]
-
-
-admin.site.get_urls = _get_urls  # type: ignore[method-assign]
 admin.site.site_header = "Notifications administration"

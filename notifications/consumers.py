@@ -26,7 +26,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from . import realtime, selectors, services
+from . import metrics, realtime, selectors, services
 from .handshake import Credentials, credentials_valid, socket_user
 from .payloads import notification_payload
 
@@ -148,6 +148,7 @@ class NotificationConsumer(AsyncConsumer):
         self.user = user
         _open_by_user[credentials.user_id] += 1
         self.counted_open = True
+        metrics.websocket_connected()
         await self.send({"type": "websocket.accept"})
         unread, last_seq = user.socket_unread, user.socket_last_seq
         self.base = self.cursor = last_seq
@@ -189,6 +190,7 @@ class NotificationConsumer(AsyncConsumer):
                 task.cancel()
         if getattr(self, "counted_open", False):
             self.counted_open = False
+            metrics.websocket_disconnected()
             _open_by_user[self.credentials.user_id] -= 1
             if _open_by_user[self.credentials.user_id] <= 0:
                 del _open_by_user[self.credentials.user_id]

@@ -56,10 +56,6 @@ def delivery_observe(*, channel: str, status: str, count: int = 1) -> None:
     DELIVERIES.labels(channel=channel, status=status).inc(count)
 
 
-def publish_latency_observe(seconds: float) -> None:
-    PUBLISH_LATENCY.observe(seconds)
-
-
 def websocket_connected() -> None:
     WEBSOCKET_CONNECTIONS.inc()
 

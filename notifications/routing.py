@@ -52,28 +52,6 @@ class HandshakeGuard:
         return await self.inner({**scope, "ws_credentials": credentials}, receive, send)
 
 
-def _daphne_oversized_frames_close_with_1009() -> None:
-    """daphne (>= 4.2.2) refuses frames over --websocket-max-message-size before reading them, but its WebSocket
-    engine (autobahn) then drops the TCP connection (1006) instead of closing with 1009 as contract.md promises.
-    Make it send the close frame: the only change is how a failed connection ends."""
-    try:
-        from autobahn.websocket.protocol import WebSocketServerFactory
-    except ImportError:
-        return
-    original = WebSocketServerFactory.resetProtocolOptions
-    if getattr(original, "closes_politely", False):
-        return
-
-    def reset(self: Any) -> None:
-        original(self)
-        self.failByDrop = False
-
-    reset.closes_politely = True  # type: ignore[attr-defined]
-    WebSocketServerFactory.resetProtocolOptions = reset  # type: ignore[method-assign]
-
-
-_daphne_oversized_frames_close_with_1009()
-
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
 ]

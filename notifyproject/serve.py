@@ -1,4 +1,5 @@
-"""The web process: daphne, plus a deadline for each connection's first request headers.
+"""The web process: daphne, plus a deadline for each connection's first request headers, and 1009 for oversized
+frames.
 
 `python -m notifyproject.serve` takes daphne's own arguments (the Procfile's `web` line). Twisted's HTTP idle
 timeout restarts on every byte, so a client sending its headers a byte at a time (slowloris) holds a connection,
@@ -50,11 +51,23 @@ class HeaderDeadlineFactory(HTTPFactory):
 
 
 class HeaderDeadlineServer(Server):
-    """daphne's Server, listening with HeaderDeadlineFactory.
+    """daphne's Server, listening with HeaderDeadlineFactory, and closing failed WebSockets with a close frame.
 
-    Server.run() builds its HTTP factory by assignment and listens with it at once; this property is the one seam
-    that substitutes ours without copying run().
+    Server.run() builds its factories by assignment and listens with them at once; these properties are the one
+    seam that adjusts them without copying run().
     """
+
+    @property
+    def ws_factory(self) -> Any:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: Any) -> None:
+        # daphne refuses a frame over --websocket-max-message-size before reading it, but autobahn then drops the
+        # TCP connection (the client sees 1006). With failByDrop off it sends the close frame: 1009, as
+        # contract.md promises. Only how a failed connection ends changes.
+        factory.setProtocolOptions(failByDrop=False)
+        self._ws_factory = factory
 
     @property
     def http_factory(self) -> HTTPFactory:

@@ -489,7 +489,7 @@ CSP_PAGES = [
     ("sam", "/admin/", "#content"),
     ("sam", "/admin/notifications/notification/", "#result_list"),
     ("sam", "/admin/notifications/category/add/", "#content form"),
-    ("sam", "/admin/notifications/announce/", "#content form"),
+    ("sam", "/admin/notifications/content/announce/", "#content form"),
     ("carol", "/api/v1/docs/", ".swagger-ui .info"),
 ]
 

@@ -757,3 +757,22 @@ async def test_sockets_per_user_are_capped_and_a_closed_one_frees_its_place(alic
     third, _ = await connect(alice)
     for ws in (second, third, other):
         await ws.disconnect()
+
+
+@async_test
+async def test_the_open_sockets_gauge_follows_accepted_sockets_only(alice):
+    from notifications import metrics
+
+    def gauge() -> float:
+        return metrics.WEBSOCKET_CONNECTIONS._value.get()
+
+    before = gauge()
+    # an accepted socket counts while it is open
+    ws, _hello = await connect(alice)
+    assert gauge() == before + 1
+    # a refused handshake never counts
+    refused = communicator(None)
+    connected, _ = await refused.connect()
+    assert not connected and gauge() == before + 1
+    await ws.disconnect()
+    assert gauge() == before
