@@ -3,12 +3,13 @@
 import json
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .categories import category_get
 from .models import Category, Priority
@@ -22,6 +23,66 @@ ACTIONS_MAX = 3
 ACTION_LABEL_MAX = 50
 ACTION_STYLES = ("primary", "secondary", "danger")
 DATA_MAX_BYTES = 4096
+DATA_MAX_DEPTH = 16  # nesting of `data`: deeper documents fail the JSON encoders downstream (orjson stops at 255)
+# Every datetime that comes from outside (REST, forms, sockets, admin, the Python API) is stored in UTC within this
+# range: a year-10000 or BC value cannot be converted between zones and broke every read of its row.
+DATETIME_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+DATETIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+DATETIME_MESSAGE = "Must be an ISO 8601 datetime with a time zone, from 2000-01-01 to 2100-01-01 (UTC)."
+
+
+def datetime_external(value: Any, *, naive_zone: tzinfo | None = None) -> datetime:
+    """An outside datetime (an aware datetime or an ISO 8601 string) as UTC within [DATETIME_MIN, DATETIME_MAX).
+
+    A value without an offset is read in `naive_zone`, or refused without one. Raises ValueError(DATETIME_MESSAGE).
+    """
+    if isinstance(value, str):
+        try:
+            value = parse_datetime(value.strip())
+        except ValueError:  # well-formed but impossible, e.g. February 30th
+            value = None
+    if not isinstance(value, datetime):
+        raise ValueError(DATETIME_MESSAGE)
+    try:
+        if timezone.is_naive(value):
+            if naive_zone is None:
+                raise ValueError(DATETIME_MESSAGE)
+            value = timezone.make_aware(value, naive_zone)
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):  # beyond year 1..9999 once the offset is applied
+        raise ValueError(DATETIME_MESSAGE) from None
+    if not DATETIME_MIN <= utc < DATETIME_MAX:
+        raise ValueError(DATETIME_MESSAGE)
+    return utc
+
+
+SEQ_MAX = 2**63 - 1
+
+
+def query_int(value: str, *, maximum: int) -> int | None:
+    """A non-negative integer query value, or None: ASCII digits only (str.isdigit() also accepts "²", which int()
+    refuses) and at most `maximum` (the column's range)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
+        return None
+    number = int(value)
+    return number if number <= maximum else None
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a JSON-like value nests deeper than `limit` (iterative: a hostile document cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass(frozen=True)
@@ -131,6 +192,9 @@ def _data(errors: dict[str, list[str]], value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         errors.setdefault("data", []).append("Must be a JSON object.")
         return {}
+    if json_depth_exceeds(value, DATA_MAX_DEPTH):
+        errors.setdefault("data", []).append(f"Must nest at most {DATA_MAX_DEPTH} levels deep.")
+        return {}
     try:
         encoded = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError):
@@ -181,8 +245,11 @@ def send_validate(
     clean_actions = _actions(errors, actions)
     clean_data = _data(errors, data)
     clean_group = _text(errors, "group_key", group_key, GROUP_KEY_MAX)
-    if expires_at is not None and not (isinstance(expires_at, datetime) and timezone.is_aware(expires_at)):
-        errors["expires_at"] = ["Must be a datetime with a time zone."]
+    if expires_at is not None:
+        try:
+            expires_at = datetime_external(expires_at)
+        except ValueError as exc:
+            errors["expires_at"] = [str(exc)]
     if errors:
         raise ValidationError(errors)
     assert category_obj is not None

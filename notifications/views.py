@@ -26,6 +26,7 @@ from preferences.selectors import user_settings_get
 from . import selectors, services
 from .models import Category, Content, Notification, Priority
 from .payloads import notification_item
+from .validation import DATETIME_MAX, DATETIME_MIN, SEQ_MAX, query_int
 
 PAGE_SIZE = 20
 # "Send me a test notification": at most this many per user per window (counted in the database, so the limit
@@ -59,10 +60,14 @@ def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
 
 
 def _parse_date(value: str) -> date | None:
+    """A filter day, or None (ignored) when malformed or outside the range datetimes are kept in."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    if day is None or not DATETIME_MIN.date() < day < DATETIME_MAX.date():
+        return None  # also keeps `day + 1` and the user's zone away from year 1 and year 9999
+    return day
 
 
 @login_required
@@ -86,8 +91,9 @@ def center(request: AuthedRequest) -> HttpResponse:
         user=user, status=status, categories=categories, priorities=priorities, since=since, before=before
     )
     before_seq = request.GET.get("before_seq", "")
-    if before_seq.isdigit():
-        qs = qs.filter(seq__lt=int(before_seq))
+    cursor = query_int(before_seq, maximum=SEQ_MAX)
+    if cursor is not None:
+        qs = qs.filter(seq__lt=cursor)
     page = list(qs[: PAGE_SIZE + 1])
     has_more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]

@@ -4,9 +4,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from notifications.models import Category, ChannelKind
+from notifications.validation import DATETIME_MAX, DATETIME_MIN
 
 from .models import Preference, UserSettings
 
@@ -31,17 +32,30 @@ def preferences_explicit_bulk(
     return {(u, c, ch): enabled for u, c, ch, enabled in rows}
 
 
+def _settings_rows() -> QuerySet[UserSettings]:
+    """UserSettings with `muted_until` read through a range check in SQL: a value outside the range writes are kept
+    in (whatever stored it: an old bug, a manual UPDATE) reads as "not muted" instead of failing the driver, so one
+    bad row cannot fail a page, a fan-out batch or a planning batch that includes its user."""
+    out_of_range = Q(muted_until__gte=DATETIME_MAX) | Q(muted_until__lt=DATETIME_MIN)
+    return UserSettings.objects.defer("muted_until").annotate(
+        muted_until_checked=Case(When(out_of_range, then=Value(None)), default=F("muted_until"))
+    )
+
+
+def _checked(settings: UserSettings) -> UserSettings:
+    settings.muted_until = settings.muted_until_checked  # type: ignore[attr-defined]
+    return settings
+
+
 def user_settings_bulk(*, user_ids: Iterable[int] | QuerySet[Any]) -> dict[int, UserSettings]:
     """user id -> settings for many users at once (one query); users without a row are simply missing."""
-    return {s.user_id: s for s in UserSettings.objects.filter(user_id__in=user_ids)}
+    return {s.user_id: _checked(s) for s in _settings_rows().filter(user_id__in=user_ids)}
 
 
 def user_settings_get(*, user: AbstractBaseUser) -> UserSettings:
     """The user's settings; an unsaved default instance if they never changed anything."""
-    try:
-        return UserSettings.objects.get(user=user)
-    except UserSettings.DoesNotExist:
-        return UserSettings(user=user)
+    row = _settings_rows().filter(user_id=user.pk).first()
+    return _checked(row) if row is not None else UserSettings(user=user)
 
 
 def channel_matrix(

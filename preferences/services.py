@@ -1,7 +1,7 @@
 """Writes of preferences. Validation is all or nothing: a bad field writes nothing."""
 
 import zoneinfo
-from datetime import datetime, time
+from datetime import time
 from functools import lru_cache
 from typing import Any
 
@@ -9,9 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from notifications.models import Category, ChannelKind
+from notifications.validation import datetime_external
 
 from .models import DigestCadence, Preference, UserSettings
 from .selectors import MANDATORY_CHANNELS
@@ -106,20 +106,13 @@ def preferences_update(
             settings_changes["email_digest"] = email_digest
 
     if muted_until is not UNSET:
-        parsed: datetime | None
-        if muted_until is None or isinstance(muted_until, datetime):
-            parsed = muted_until
-        else:
-            try:
-                parsed = parse_datetime(muted_until) if isinstance(muted_until, str) else None
-            except ValueError:
-                parsed = None
-            if parsed is None:
-                errors["muted_until"] = ["Must be null or an ISO 8601 datetime."]
-        if "muted_until" not in errors:
-            if parsed is not None and timezone.is_naive(parsed):
-                parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
-            settings_changes["muted_until"] = parsed
+        try:
+            zone = timezone.get_current_timezone()
+            settings_changes["muted_until"] = (
+                None if muted_until is None else datetime_external(muted_until, naive_zone=zone)
+            )
+        except ValueError as exc:
+            errors["muted_until"] = [f"Must be null or: {exc}"]
 
     if email_content is not UNSET:
         if not isinstance(email_content, bool):
@@ -136,7 +129,9 @@ def preferences_update(
                 user=user, category=category, channel=channel, defaults={"enabled": enabled}
             )
         if settings_changes:
-            settings, _ = UserSettings.objects.select_for_update().get_or_create(user=user)
+            # muted_until deferred: a stored value no driver can read must not stop the user replacing it
+            rows = UserSettings.objects.defer("muted_until").select_for_update()
+            settings, _ = rows.get_or_create(user=user)
             for field, value in settings_changes.items():
                 setattr(settings, field, value)
             if settings.quiet_hours_enabled and (settings.quiet_start is None or settings.quiet_end is None):

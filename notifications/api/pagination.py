@@ -6,8 +6,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
+from ..validation import SEQ_MAX
+
 MAX_PAGE_SIZE = 100
-SEQ_MAX = 2**63 - 1
 
 
 class SeqCursorPagination(CursorPagination):

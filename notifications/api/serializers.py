@@ -4,7 +4,11 @@ Types and sizes are checked here; the rules of a send (category exists, safe URL
 notifications.validation, shared with the Python API, so both reject exactly the same input.
 """
 
+from datetime import datetime
+from typing import Any
+
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Priority
@@ -15,16 +19,27 @@ from ..validation import (
     ACTIONS_MAX,
     BODY_MAX,
     GROUP_KEY_MAX,
+    SEQ_MAX,
     TITLE_MAX,
     URL_MAX,
+    datetime_external,
 )
 
-SEQ_MAX = 2**63 - 1
 ID_MAX = 2**63 - 1
 RECIPIENTS_MAX = 100_000
 BULK_MAX = 1000
 NOTIFICATION_IDS_MAX = 1000
 USERNAME_MAX = get_user_model()._meta.get_field("username").max_length or 150
+
+
+class ExternalDateTimeField(serializers.DateTimeField):
+    """Every datetime a client sends: validation.datetime_external (UTC, bounded; no offset: the server's zone)."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return datetime_external(value, naive_zone=timezone.get_current_timezone())
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 # --- Send ---------------------------------------------------------------------------------------------------------
@@ -56,7 +71,7 @@ class SendContentSerializer(serializers.Serializer):
     group_key = serializers.CharField(
         max_length=GROUP_KEY_MAX, required=False, allow_blank=True, help_text="Aggregation / collapse key."
     )
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = ExternalDateTimeField(required=False, allow_null=True)
 
 
 class BulkItemSerializer(SendContentSerializer):
@@ -151,8 +166,8 @@ class NotificationListQuerySerializer(serializers.Serializer):
     )
     category = serializers.ListField(child=serializers.SlugField(max_length=50), required=False)
     priority = serializers.ListField(child=serializers.ChoiceField(choices=Priority.choices), required=False)
-    since = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
-    before = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601).")
+    since = ExternalDateTimeField(required=False, help_text="Created at or after (ISO 8601).")
+    before = ExternalDateTimeField(required=False, help_text="Created before (ISO 8601).")
     after_seq = serializers.IntegerField(
         min_value=0, max_value=SEQ_MAX, required=False, help_text="Only seq > n, oldest first (replay)."
     )
@@ -244,7 +259,7 @@ class PreferencesPatchSerializer(serializers.Serializer):
     )
     quiet_hours = QuietHoursPatchSerializer(required=False)
     email_digest = serializers.ChoiceField(choices=["off", "hourly", "daily"], required=False)
-    muted_until = serializers.DateTimeField(required=False, allow_null=True)
+    muted_until = ExternalDateTimeField(required=False, allow_null=True)
     email_content = serializers.BooleanField(required=False)
 
 
