@@ -1,6 +1,36 @@
+from datetime import datetime
+
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
+
+from notifications.validation import datetime_external
 
 from .models import Preference, UserSettings
+from .services import timezone_names
+
+
+class UserSettingsForm(forms.ModelForm):
+    """Staff edits obey the same rules as the user's own (preferences.services): a known zone, a bounded mute."""
+
+    class Meta:
+        model = UserSettings
+        fields = "__all__"
+
+    def clean_muted_until(self) -> datetime | None:
+        value = self.cleaned_data.get("muted_until")
+        if value is None:
+            return None
+        try:
+            return datetime_external(value, naive_zone=timezone.get_current_timezone())
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_timezone(self) -> str:
+        value = self.cleaned_data.get("timezone", "")
+        if value not in timezone_names():
+            raise forms.ValidationError("Unknown time zone.")
+        return value
 
 
 @admin.register(Preference)
@@ -13,6 +43,7 @@ class PreferenceAdmin(admin.ModelAdmin):
 
 @admin.register(UserSettings)
 class UserSettingsAdmin(admin.ModelAdmin):
+    form = UserSettingsForm
     list_display = [
         "user",
         "quiet_hours_enabled",

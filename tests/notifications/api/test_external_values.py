@@ -170,3 +170,27 @@ def test_no_datetime_field_answers_5xx_or_stores_out_of_range(db, value):
         *Content.objects.filter(notifications__recipient=user).values_list("expires_at", flat=True),
     ]
     assert all(DATETIME_MIN <= v < DATETIME_MAX for v in stored if v is not None)
+
+
+def test_staff_editing_settings_in_the_admin_obey_the_same_bounds(staff, alice):
+    # given a staff member editing a user's settings in the admin
+    settings_row = UserSettings.objects.create(user=alice)
+    browser = Client()
+    browser.force_login(staff)
+    url = f"/admin/preferences/usersettings/{settings_row.pk}/change/"
+    form = {
+        "user": alice.pk,
+        "timezone": "UTC",
+        "email_digest": "off",
+        "muted_until_0": "9999-12-31",
+        "muted_until_1": "23:59:59",
+    }
+    # when the mute is out of range, or the zone unknown, the form refuses and nothing changes
+    assert browser.post(url, form).status_code == 200
+    assert browser.post(url, {**form, "muted_until_0": "2030-01-01", "timezone": "Mars/Olympus"}).status_code == 200
+    settings_row.refresh_from_db()
+    assert settings_row.muted_until is None and settings_row.timezone == "UTC"
+    # and a valid edit is saved
+    assert browser.post(url, {**form, "muted_until_0": "2030-01-01"}).status_code == 302
+    settings_row.refresh_from_db()
+    assert settings_row.muted_until == datetime(2030, 1, 1, 23, 59, 59, tzinfo=UTC)
