@@ -15,7 +15,16 @@ class UserSettingsForm(forms.ModelForm):
 
     class Meta:
         model = UserSettings
-        fields = "__all__"
+        fields = [
+            "user",
+            "quiet_hours_enabled",
+            "quiet_start",
+            "quiet_end",
+            "timezone",
+            "email_digest",
+            "muted_until",
+            "email_content",
+        ]
 
     def clean_muted_until(self) -> datetime | None:
         value = self.cleaned_data.get("muted_until")
