@@ -9,7 +9,7 @@ What changes against the library's viewsets:
 
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from push_notifications.api import rest_framework as push_api
 from push_notifications.fields import UNSIGNED_64BIT_INT_MAX_VALUE
@@ -45,14 +45,33 @@ class DeviceIdField(serializers.IntegerField):
         return value
 
 
-class APNSDeviceSerializer(push_api.APNSDeviceSerializer):
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField turns numbers and booleans into text (`"application_id": 6.2e16` was stored)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictText(serializers.ModelSerializer):
+    """Model text columns of a device serializer accept JSON strings only, as the schema says."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
+
+class APNSDeviceSerializer(StrictText, push_api.APNSDeviceSerializer):
     class Meta(push_api.APNSDeviceSerializer.Meta):
         fields = (*DEVICE_FIELDS, "device_id")  # type: ignore[assignment]
         read_only_fields = ("id", "date_created")  # type: ignore[assignment]
         extra_kwargs = {"active": {"default": True}}
 
 
-class FCMDeviceSerializer(push_api.GCMDeviceSerializer):
+class FCMDeviceSerializer(StrictText, push_api.GCMDeviceSerializer):
     device_id = DeviceIdField(  # type: ignore[assignment]
         required=False, allow_null=True, help_text="ANDROID_ID, hex string (e.g. 0x01)."
     )
@@ -69,7 +88,7 @@ class FCMDeviceSerializer(push_api.GCMDeviceSerializer):
         return data
 
 
-class WebPushDeviceSerializer(push_api.WebPushDeviceSerializer):
+class WebPushDeviceSerializer(StrictText, push_api.WebPushDeviceSerializer):
     class Meta(push_api.WebPushDeviceSerializer.Meta):
         fields = (*DEVICE_FIELDS, "p256dh", "auth", "browser")
         read_only_fields = ("id", "date_created")  # type: ignore[assignment]

@@ -94,6 +94,11 @@ def test_token_registered_by_another_user_moves_never_duplicates(alice_client, b
         ("/api/v1/devices/fcm/", {"registration_id": "t", "device_id": "-1"}),
         ("/api/v1/devices/fcm/", {"registration_id": "t", "device_id": hex(2**64)}),
         ("/api/v1/devices/apns/", {"registration_id": "not hex"}),
+        # text fields take JSON strings only (DRF would store 6.2e16 or true as text)
+        ("/api/v1/devices/apns/", {"registration_id": "ab12", "application_id": 6.262624722593869e16}),
+        ("/api/v1/devices/apns/", {"registration_id": "ab12", "name": True}),
+        ("/api/v1/devices/fcm/", {"registration_id": 12345}),
+        ("/api/v1/devices/fcm/", {"registration_id": "t", "device_id": False}),
         (
             "/api/v1/devices/webpush/",
             {"registration_id": "https://push.example/x", "p256dh": "k", "auth": "a", "browser": "NETSCAPE"},

@@ -31,6 +31,9 @@ CHECKS = ",".join(
         "content_type_conformance",
         "response_headers_conformance",
         "response_schema_conformance",
+        # schema-invalid input must be refused (e.g. `device_id: false`). Its mirror, positive_data_acceptance,
+        # cannot pass on data-dependent rules (unknown recipients, taken device tokens, datetime range).
+        "negative_data_rejection",
     ]
 )
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
