@@ -29,6 +29,7 @@ from django.utils import timezone
 from . import metrics, realtime, selectors, services
 from .handshake import Credentials, credentials_valid, socket_user
 from .payloads import notification_payload
+from .ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +135,7 @@ class NotificationConsumer(AsyncConsumer):
             else realtime.TICKET_SOCKETS
         )
         self.group = realtime.user_group(credentials.user_id)
-        self.tokens = float(settings.WS_RATE_BURST)
-        self.stamp = time.monotonic()
+        self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=float(settings.WS_RATE_BURST))
         # Join before reading the database: whatever commits after the read arrives live.
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
@@ -204,19 +204,10 @@ class NotificationConsumer(AsyncConsumer):
 
     # --- client -> server ---------------------------------------------------------------------------------------
 
-    def _rate_ok(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(settings.WS_RATE_BURST), self.tokens + (now - self.stamp) * settings.WS_RATE_PER_SECOND)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         if self.closing:
             return
-        if not self._rate_ok():
+        if not self.bucket.take():
             await self._send_frame({"type": "error", "code": "rate_limited", "message": "Too many frames."})
             await self._close(CLOSE_RATE_LIMITED)
             return
