@@ -186,6 +186,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Handed to a worker until then: the dispatcher's scan skips leased rows (a lost task is retried after it).
+    leased_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -23,13 +23,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from preferences.models import UserSettings
 from preferences.selectors import channel_enabled, preferences_explicit_bulk, user_settings_bulk
 
-from .. import jobs
+from .. import jobs, metrics
 from ..models import ChannelKind, Delivery, DeliveryChannel, DeliveryStatus
 from .base import Message, Outcome
 from .policy import quiet_until
@@ -79,25 +79,30 @@ def deliveries_dispatch_content(*, content_ids: list[int]) -> int:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        Delivery.objects.filter(pk__in=ids).update(updated_at=now)  # the lease: the scan leaves them alone
+        lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+        Delivery.objects.filter(pk__in=ids).update(leased_until=now + lease)  # the scan leaves them alone
     _enqueue(_chunks(ids, settings.DELIVERY_BATCH_SIZE))
     return len(ids)
 
 
 def deliveries_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """The periodic scan: every due row not handed out within the lease goes to a worker.
+    """The periodic scan: every due row not handed out within its lease goes to a worker.
+
+    The lease has its own column: a row rescheduled for 2 s from now (a retry, an escalation) is handed out when
+    it is due, not a lease later (the lease used to be read from `updated_at`, which every write moves).
 
     Digest rows of one user travel together, so they become one email.
     """
     now = now or timezone.now()
     lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    unleased = Q(leased_until__isnull=True) | Q(leased_until__lte=now)
     with transaction.atomic():
         picked = list(
-            _lock(Delivery.objects.filter(status__in=ACTIVE, due_at__lte=now, updated_at__lte=now - lease))
+            _lock(Delivery.objects.filter(status__in=ACTIVE, due_at__lte=now).filter(unleased))
             .order_by("due_at")
             .values_list("pk", "digest", "notification__recipient_id")[:limit]
         )
-        Delivery.objects.filter(pk__in=[p[0] for p in picked]).update(updated_at=now)
+        Delivery.objects.filter(pk__in=[p[0] for p in picked]).update(leased_until=now + lease)
     single = [pk for pk, digest, _user in picked if not digest]
     digests: dict[int, list[int]] = defaultdict(list)
     for pk, digest, user_id in picked:
@@ -117,7 +122,9 @@ def deliveries_sweep_stuck(*, now: datetime | None = None) -> int:
     dead = stuck.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS).update(
         status=DeliveryStatus.DEAD, last_error=error, updated_at=now
     )
-    requeued = stuck.update(status=DeliveryStatus.FAILED, due_at=now, last_error=error, updated_at=now)
+    requeued = stuck.update(
+        status=DeliveryStatus.FAILED, due_at=now, last_error=error, updated_at=now, leased_until=None
+    )
     if dead or requeued:
         logger.warning("sweeper: %d deliveries re-queued, %d dead after a lost worker", requeued, dead)
     return requeued + dead
@@ -252,6 +259,7 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
     counts: Counter[str] = Counter()
     changed: list[Delivery] = []
     gone: dict[str, list[int]] = defaultdict(list)
+    observed: Counter[tuple[str, str]] = Counter()
     for decision in decisions:
         d = decision.delivery
         if decision.skip:
@@ -264,6 +272,7 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
             outcome = outcomes[d.pk]
             if outcome.kind == Outcome.SENT:
                 counts["sent"] += 1
+                observed[(d.channel, DeliveryStatus.SENT)] += 1
                 continue
             d.last_error = outcome.error
             if outcome.kind == Outcome.GONE:
@@ -274,17 +283,20 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
             else:
                 d.status = DeliveryStatus.FAILED
                 d.due_at = now + timedelta(seconds=retry_delay(d.attempts, outcome.retry_after))
-        d.updated_at = now
+        d.updated_at, d.leased_until = now, None  # due again at due_at, not a lease later
         if decision.defer_until is None:
             counts[str(d.status)] += 1
+            observed[(d.channel, str(d.status))] += 1
         changed.append(d)
     with transaction.atomic():
         if changed:
             Delivery.objects.bulk_update(
-                changed, ["status", "skip_reason", "due_at", "attempts", "last_error", "updated_at"]
+                changed, ["status", "skip_reason", "due_at", "attempts", "last_error", "updated_at", "leased_until"]
             )
         for channel, pks in gone.items():
             deactivated = device_deactivate(channel, pks)
             logger.info("%s: %d device(s) deactivated after token-level errors", channel, deactivated)
+    for (channel, status), count in observed.items():
+        metrics.delivery_observe(channel=channel, status=status, count=count)
     logger.info("deliveries: %s", dict(counts))
     return dict(counts)

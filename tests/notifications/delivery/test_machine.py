@@ -205,3 +205,50 @@ def test_beat_schedule_holds_every_periodic_task(settings):
         "notifications.tasks.idempotency_purge",
     }
     assert machine.ACTIVE == ("pending", "failed")
+
+
+def test_a_row_due_soon_after_it_was_written_is_handed_out_when_due_not_a_lease_later(alice, monkeypatch, settings):
+    # given a 60 s lease and an email escalated 3 s after the send (the row was written just now)
+    settings.DELIVERY_LEASE_SECONDS = 60
+    published = broker_capture(monkeypatch)
+    result = send([alice], category="mention", title="Escalated")
+    (email,) = deliveries_of(result, channel="email")
+    due = timezone.now() + timedelta(seconds=3)
+    Delivery.objects.filter(pk=email.pk).update(due_at=due)
+    # then the scan leaves it before it is due, and hands it out the moment it is
+    assert deliveries_dispatch_due(now=due - timedelta(seconds=1)) == 0
+    assert deliveries_dispatch_due(now=due + timedelta(seconds=1)) == 1
+    assert published == [("notifications.tasks.delivery_send", ([email.pk],))]
+    # and within the lease it is not handed out twice; after the lease (its task was lost) it is
+    assert deliveries_dispatch_due(now=due + timedelta(seconds=30)) == 0
+    assert deliveries_dispatch_due(now=due + timedelta(seconds=62)) == 1
+
+
+def test_a_retry_after_a_short_backoff_is_handed_out_after_the_backoff(smtp, alice, monkeypatch, settings):
+    # given a 60 s lease and an email the server refuses for now
+    settings.DELIVERY_LEASE_SECONDS = 60
+    settings.DELIVERY_RETRY_BASE = 2
+    result = send([alice], category="mention", title="Retry me")
+    (email,) = deliveries_of(result, channel="email")
+    smtp.handler.replies["alice@example.com"] = "451 4.3.0 later"
+    send_now([email])
+    failed = reload(email)
+    assert failed.status == DeliveryStatus.FAILED
+    backoff = failed.due_at - timezone.now()
+    assert backoff < timedelta(seconds=4)  # 2 s base, jittered 0.5x to 1.5x
+    # then the scan hands it out once the backoff passed, not a lease after the failure was written
+    published = broker_capture(monkeypatch)
+    assert deliveries_dispatch_due(now=failed.due_at + timedelta(milliseconds=10)) == 1
+    assert published == [("notifications.tasks.delivery_send", ([email.pk],))]
+
+
+def test_finished_deliveries_move_the_deliveries_metric(smtp, alice):
+    from notifications import metrics
+
+    def sent() -> float:
+        return metrics.DELIVERIES.labels(channel="email", status="sent")._value.get()
+
+    before = sent()
+    result = send([alice], category="mention", title="Counted")
+    send_now(deliveries_of(result, channel="email"))
+    assert sent() == before + 1
