@@ -3,6 +3,8 @@ list -> detail -> patch and device create -> retrieve -> update -> delete."""
 
 from typing import Any
 
+from django.db import DatabaseError
+
 from preferences.services import timezone_names
 
 from ..selectors import category_list
@@ -129,7 +131,10 @@ def requests_exact(result: dict[str, Any], generator: Any, request: Any, public:
     """Say in the schema what the server enforces, so a schema-valid request is accepted: the categories that exist
     (read when the schema is generated: staff may add some), exactly one way of naming recipients, closed bodies,
     plain text, known time zones, non-empty bulk lists and device tokens."""
-    slugs = sorted(c.slug for c in category_list())
+    try:
+        slugs = sorted(c.slug for c in category_list())
+    except DatabaseError:  # `manage.py check` builds the schema too, possibly before any migration ran
+        return result
     schemas = result.get("components", {}).get("schemas", {})
     _bodies(schemas, slugs)
     _preferences(schemas, slugs)
