@@ -9,6 +9,7 @@ What changes against the library's viewsets:
 
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from push_notifications.api import rest_framework as push_api
@@ -19,6 +20,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..outbound import UnsafeEndpoint, endpoint_check
 from .views import E400, E401, E403, E404, E409_DEVICE
 
 TOKEN_LOOKUP_MAX = 4096
@@ -94,10 +96,30 @@ class WebPushDeviceSerializer(StrictText, push_api.WebPushDeviceSerializer):
         read_only_fields = ("id", "date_created")  # type: ignore[assignment]
         extra_kwargs = {"active": {"default": True}}
 
+    def validate_registration_id(self, value: str) -> str:
+        """The subscription endpoint: somewhere the worker may post to (notifications/outbound.py)."""
+        try:
+            endpoint_check(value, resolve=False)
+        except UnsafeEndpoint as exc:
+            raise serializers.ValidationError(f"Not a usable push endpoint: {exc}.") from None
+        return value
+
 
 def _token_usable(token: Any) -> bool:
     """A token worth looking up (PostgreSQL rejects NUL in text: a query with one would be a 500)."""
     return isinstance(token, str) and 0 < len(token) <= TOKEN_LOOKUP_MAX and "\x00" not in token
+
+
+def _devices_max() -> int:
+    return int(settings.DEVICES_PER_USER_MAX)
+
+
+def _owner_fields_clear(device: Any) -> None:
+    """A token moving to another user (a shared or resold phone) keeps nothing its previous owner set."""
+    for field in ("name", "application_id", "device_id"):
+        if hasattr(device, field):
+            setattr(device, field, None)
+    device.active = True
 
 
 class DeviceRegisterMixin:
@@ -118,6 +140,12 @@ class DeviceRegisterMixin:
                     if _token_usable(token)
                     else None
                 )
+                if instance is not None and instance.user_id != request.user.pk:
+                    _owner_fields_clear(instance)  # the new owner sees only what they sent
+                elif instance is None and model.objects.filter(user=request.user).count() >= _devices_max():
+                    raise serializers.ValidationError(
+                        {"registration_id": [f"At most {_devices_max()} devices of this kind; remove one first."]}
+                    )
                 serializer = self.get_serializer(instance, data=request.data)  # type: ignore[attr-defined]
                 serializer.is_valid(raise_exception=True)
                 serializer.save(user=request.user)

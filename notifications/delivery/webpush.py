@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -21,6 +22,7 @@ from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
 from ..models import Priority
+from ..outbound import UnsafeEndpoint, endpoint_check
 from .base import SENT, Message, Outcome, dead, gone, parse_retry_after, retry, visible_text
 from .vapid import vapid_keys
 
@@ -37,10 +39,18 @@ _vapid_lock = threading.Lock()
 _vapid_headers: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
 
+class _NoRedirects(requests.Session):
+    """A push service answers; it never sends us elsewhere (a redirect could point inside the network)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["allow_redirects"] = False
+        return super().request(*args, **kwargs)
+
+
 def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = requests.Session()
+        session = _local.session = _NoRedirects()
     return session
 
 
@@ -109,6 +119,11 @@ class WebPushChannel:
 
     def send_one(self, message: Message) -> Outcome:
         device = message.device
+        try:
+            endpoint_check(device.registration_id, resolve=True)
+        except UnsafeEndpoint as exc:  # stored before the rules, or DNS changed: never posted to; deactivated
+            logger.warning("web push device %s refused: %s", device.pk, exc)
+            return gone(f"web push: endpoint refused ({exc})")
         subscription = {"endpoint": device.registration_id, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
         headers = {"Urgency": URGENCY.get(message.content.priority, "normal"), **_authorization(device.registration_id)}
         if message.content.group_key:

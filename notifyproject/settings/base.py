@@ -280,6 +280,19 @@ SPECTACULAR_SETTINGS = {
         "notifications.api.schema.requests_exact",
     ],
 }
+# Web Push endpoints the worker may post to (notifications/outbound.py): the public browser push services.
+WEBPUSH_ALLOWED_HOSTS = env.list(
+    "WEBPUSH_ALLOWED_HOSTS",
+    default=[
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "*.push.services.mozilla.com",
+        "*.push.apple.com",
+        "*.notify.windows.com",
+    ],
+)
+WEBPUSH_TRUSTED_ORIGINS = env.list("WEBPUSH_TRUSTED_ORIGINS", default=[])  # exact origins exempt (self-hosted)
+DEVICES_PER_USER_MAX = env.int("DEVICES_PER_USER_MAX", default=50)  # per kind (APNs, FCM, Web Push)
 # Per-sender limit on the send endpoints ("<n>/<s|m|h|d>", e.g. "6000/m"; "off" disables). 429 + Retry-After.
 NOTIFICATIONS_SEND_RATE = env.str("NOTIFICATIONS_SEND_RATE", default="500/s")
 # Other budgets ("<n>/<period>", "off" disables), 429 + Retry-After: WebSocket tickets and exports per user,

@@ -34,8 +34,9 @@ def vapid(settings):
 
 
 @pytest.fixture
-def push_service(vapid) -> Iterator[PushService]:
+def push_service(vapid, settings) -> Iterator[PushService]:
     service = push_service_start()
+    settings.WEBPUSH_TRUSTED_ORIGINS = [service.origin]  # the loopback receiver, allowed explicitly
     yield service
     service.stop()
 
