@@ -15,7 +15,7 @@ from aioapns.common import NotificationResult
 from django.conf import settings
 
 from ..models import Priority
-from .base import SENT, Breaker, Message, Outcome, dead, gone, retry, visible_text
+from .base import SENT, Breaker, Message, Outcome, dead, gone, push_group_key, retry, visible_text
 from .webpush import push_ttl, webpush_topic
 
 logger = logging.getLogger(__name__)
@@ -55,14 +55,14 @@ def apns_request(message: Message) -> NotificationRequest:
         "mutable-content": 1,
     }
     if message.content.group_key:
-        aps["thread-id"] = apns_collapse_id(message.content.group_key)
+        aps["thread-id"] = apns_collapse_id(push_group_key(message))
     urgent = message.content.priority in (Priority.URGENT, Priority.HIGH)
     return NotificationRequest(
         device_token=message.device.registration_id,
         message={"aps": aps, "id": str(message.notification.uuid), "url": shown.url},
         time_to_live=push_ttl(message),
         priority=10 if urgent else 5,
-        collapse_key=apns_collapse_id(message.content.group_key),
+        collapse_key=apns_collapse_id(push_group_key(message)),
         push_type=PushType.ALERT,
     )
 

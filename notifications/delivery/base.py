@@ -6,6 +6,8 @@ states; the delivery channel never touches Delivery rows. Device deactivation on
 outcome.
 """
 
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Iterable
@@ -96,6 +98,17 @@ class Visible:
     body: str
     url: str
     private: bool
+
+
+def push_group_key(message: Message) -> str:
+    """The group_key as push services and lock screens see it (Web Push tag/Topic, APNs thread-id/collapse-id,
+    FCM collapse_key). A private category's key ("password-reset:alice") is replaced by a keyed digest: still
+    stable, so collapsing works, but it says nothing to Apple, Google or anyone reading the device."""
+    key = message.content.group_key
+    if not key or not message.category.is_private:
+        return key
+    digest = hmac.new(settings.SECRET_KEY.encode(), b"push-group:" + key.encode(), hashlib.sha256).hexdigest()
+    return f"g-{digest[:32]}"
 
 
 def visible_text(message: Message, *, include_content: bool = True) -> Visible:

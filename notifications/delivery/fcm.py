@@ -16,7 +16,7 @@ from firebase_admin import credentials, messaging
 from firebase_admin import exceptions as fb
 
 from ..models import Priority
-from .base import SENT, Breaker, Message, Outcome, dead, gone, parse_retry_after, retry, visible_text
+from .base import SENT, Breaker, Message, Outcome, dead, gone, parse_retry_after, push_group_key, retry, visible_text
 from .webpush import push_ttl
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def fcm_message(message: Message) -> messaging.Message:
         notification=messaging.Notification(title=shown.title, body=shown.body or None),
         data={"id": str(message.notification.uuid), "url": shown.url},
         android=messaging.AndroidConfig(
-            collapse_key=message.content.group_key[:100] or None,
+            collapse_key=push_group_key(message)[:100] or None,
             ttl=timedelta(seconds=push_ttl(message)),
             priority="high" if urgent else "normal",
         ),

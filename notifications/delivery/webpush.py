@@ -23,7 +23,7 @@ from pywebpush import WebPushException, webpush
 
 from ..models import Priority
 from ..outbound import UnsafeEndpoint, endpoint_check
-from .base import SENT, Message, Outcome, dead, gone, parse_retry_after, retry, visible_text
+from .base import SENT, Message, Outcome, dead, gone, parse_retry_after, push_group_key, retry, visible_text
 from .vapid import vapid_keys
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def webpush_payload(message: Message) -> dict[str, str]:
         "title": shown.title,
         "body": shown.body,
         "url": shown.url,
-        "tag": message.content.group_key or str(message.notification.uuid),
+        "tag": push_group_key(message) or str(message.notification.uuid),
     }
     if not shown.private:
         payload["category"] = message.category.slug
@@ -127,7 +127,7 @@ class WebPushChannel:
         subscription = {"endpoint": device.registration_id, "keys": {"p256dh": device.p256dh, "auth": device.auth}}
         headers = {"Urgency": URGENCY.get(message.content.priority, "normal"), **_authorization(device.registration_id)}
         if message.content.group_key:
-            headers["Topic"] = webpush_topic(message.content.group_key)
+            headers["Topic"] = webpush_topic(push_group_key(message))
         try:
             webpush(
                 subscription,

@@ -124,6 +124,20 @@ def test_private_category_push_has_generic_text(apns_on, alice):
     assert "Berlin" not in str(request.message)
 
 
+def test_private_group_keys_are_opaque_but_stable_on_apns(apns_on, alice):
+    # given two security alerts about the same account, grouped by a key that names it
+    client = apns_on({"ok": ("200", None)})
+    _apns_devices(alice, ["ok"])
+    for title in ("Sign-in", "Another sign-in"):
+        send_now(
+            deliveries_of(send([alice], category="security", title=title, group_key="reset:alice"), channel="apns")
+        )
+    # then Apple sees neither the key in the thread nor in the collapse id, and both still collapse together
+    first, second = client.requests
+    assert "alice" not in str(first.message) and "alice" not in (first.collapse_key or "")
+    assert first.collapse_key == second.collapse_key == first.message["aps"]["thread-id"]
+
+
 # --- FCM ----------------------------------------------------------------------------------------------------------
 
 
@@ -192,6 +206,13 @@ def test_fcm_error_matrix_deactivates_only_unregistered_and_sender_mismatch(fcm_
     assert message.android.collapse_key == "g1" and message.android.priority == "high"
     assert message.android.ttl.total_seconds() > 0
     assert message.data["id"] == str(result.notification_ids[0])
+
+
+def test_private_group_keys_are_opaque_on_fcm(fcm_on, alice):
+    GCMDevice.objects.create(user=alice, registration_id="ok", cloud_message_type="FCM")
+    send_now(deliveries_of(send([alice], category="security", title="x", group_key="reset:alice"), channel="fcm"))
+    (message,) = [m for m in fcm_on if m.token == "ok"]
+    assert message.android.collapse_key and "alice" not in message.android.collapse_key
 
 
 def test_fcm_breaker_keeps_devices_when_most_of_a_batch_is_rejected(fcm_on, alice, monkeypatch):

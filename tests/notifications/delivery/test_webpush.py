@@ -63,6 +63,19 @@ def test_web_push_of_a_private_category_carries_generic_text(push_service, alice
     assert "topic" not in request.headers
 
 
+def test_web_push_of_a_private_category_keeps_its_group_key_opaque(push_service, alice):
+    subscription = push_service.subscription("alice-1")
+    _device(alice, subscription)
+    for title in ("Sign-in", "Another sign-in"):
+        send_now(
+            deliveries_of(send([alice], category="security", title=title, group_key="reset:alice"), channel="webpush")
+        )
+    first, second = push_service.requests
+    tags = [push_decrypt(r, subscription)["tag"] for r in (first, second)]
+    assert "alice" not in tags[0] and tags[0] == tags[1]  # opaque, yet the browser still replaces one with the next
+    assert first.headers["topic"] == second.headers["topic"] != webpush_topic("reset:alice")
+
+
 def test_gone_subscription_is_deactivated_and_the_other_one_still_gets_it(push_service, alice):
     gone, alive = push_service.subscription("gone"), push_service.subscription("alive")
     gone_device, alive_device = _device(alice, gone), _device(alice, alive)
