@@ -139,6 +139,7 @@ class _Decision:
     skip: str = ""
     defer_until: datetime | None = None
     message: Message | None = None
+    failure: str = ""  # preparing it raised: retried with backoff like a failed send
 
 
 def _claim(ids: Sequence[int], now: datetime) -> list[int]:
@@ -170,38 +171,50 @@ def _decide(deliveries: list[Delivery], now: datetime) -> list[_Decision]:
     registry = delivery_channels()
     decisions = []
     for d in deliveries:
-        n = d.notification
-        content, category, user = n.content, n.category, n.recipient
-        user_settings = settings_by_user.get(user.pk) or UserSettings(user_id=user.pk)
-        kind = ChannelKind.EMAIL if d.channel == DeliveryChannel.EMAIL else ChannelKind.PUSH
-        device = device_map.get((d.channel, d.target))
-        skip = ""
-        if n.read_at is not None:
-            skip = "read"
-        elif n.archived_at is not None:
-            skip = "archived"
-        elif content.expires_at is not None and content.expires_at <= now:
-            skip = "expired"
-        elif not user.is_active:
-            skip = "user_inactive"
-        elif not channel_enabled(category=category, channel=kind, explicit=explicit.get((user.pk, category.pk, kind))):
-            skip = "preference_off"
-        elif kind == ChannelKind.EMAIL and not user.email:
-            skip = "no_address"
-        elif kind == ChannelKind.PUSH and (device is None or not device.active or device.user_id != user.pk):
-            skip = "device_inactive"
-        elif not registry[d.channel].is_configured():
-            skip = "channel_off"
-        if skip:
-            decisions.append(_Decision(d, skip=skip))
-            continue
-        until = quiet_until(now, content.priority, user_settings)
-        if until is not None:
-            decisions.append(_Decision(d, defer_until=until))
-            continue
-        message = Message(d, n, content, category, user, user_settings, device)
-        decisions.append(_Decision(d, message=message))
+        try:
+            decisions.append(_decide_one(d, now, explicit, settings_by_user, device_map, registry))
+        except Exception as exc:  # one bad row (whatever got it there) must not fail the batch for everyone
+            logger.exception("delivery %s could not be prepared; it retries", d.pk)
+            decisions.append(_Decision(d, failure=f"could not prepare: {type(exc).__name__}"))
     return decisions
+
+
+def _decide_one(
+    d: Delivery,
+    now: datetime,
+    explicit: dict[tuple[int, int, str], bool],
+    settings_by_user: dict[int, UserSettings],
+    device_map: dict[tuple[str, str], Any],
+    registry: dict[str, Any],
+) -> _Decision:
+    n = d.notification
+    content, category, user = n.content, n.category, n.recipient
+    user_settings = settings_by_user.get(user.pk) or UserSettings(user_id=user.pk)
+    kind = ChannelKind.EMAIL if d.channel == DeliveryChannel.EMAIL else ChannelKind.PUSH
+    device = device_map.get((d.channel, d.target))
+    skip = ""
+    if n.read_at is not None:
+        skip = "read"
+    elif n.archived_at is not None:
+        skip = "archived"
+    elif content.expires_at is not None and content.expires_at <= now:
+        skip = "expired"
+    elif not user.is_active:
+        skip = "user_inactive"
+    elif not channel_enabled(category=category, channel=kind, explicit=explicit.get((user.pk, category.pk, kind))):
+        skip = "preference_off"
+    elif kind == ChannelKind.EMAIL and not user.email:
+        skip = "no_address"
+    elif kind == ChannelKind.PUSH and (device is None or not device.active or device.user_id != user.pk):
+        skip = "device_inactive"
+    elif not registry[d.channel].is_configured():
+        skip = "channel_off"
+    if skip:
+        return _Decision(d, skip=skip)
+    until = quiet_until(now, content.priority, user_settings)
+    if until is not None:
+        return _Decision(d, defer_until=until)
+    return _Decision(d, message=Message(d, n, content, category, user, user_settings, device))
 
 
 def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
@@ -222,6 +235,8 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
     for decision in decisions:
         if decision.message is not None:
             by_channel[decision.delivery.channel].append(decision.message)
+        elif decision.failure:
+            outcomes[decision.delivery.pk] = Outcome(Outcome.RETRY, decision.failure)
     registry = delivery_channels()
     for channel, messages in by_channel.items():
         try:

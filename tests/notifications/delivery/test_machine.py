@@ -252,3 +252,25 @@ def test_finished_deliveries_move_the_deliveries_metric(smtp, alice):
     result = send([alice], category="mention", title="Counted")
     send_now(deliveries_of(result, channel="email"))
     assert sent() == before + 1
+
+
+def test_one_row_that_cannot_be_prepared_does_not_fail_the_batch(smtp, alice, bob, monkeypatch):
+    # given a batch with alice's and bob's emails, where anything about alice's row makes preparing it raise
+    result = send([alice, bob], category="mention", title="Hi")
+    rows = deliveries_of(result, channel="email")
+    real = machine.quiet_until
+
+    def quiet_until(now, priority, user_settings):
+        if user_settings.user_id == alice.pk:
+            raise OverflowError("date value out of range")
+        return real(now, priority, user_settings)
+
+    monkeypatch.setattr(machine, "quiet_until", quiet_until)
+    # when the worker sends the batch
+    send_now(rows)
+    # then bob's email went out, and alice's row waits for a retry instead of staying in `sending`
+    by_user = {r.notification.recipient_id: reload(r) for r in rows}
+    assert [m["To"] for m in smtp.messages] == ["bob@example.com"]
+    assert by_user[bob.pk].status == DeliveryStatus.SENT
+    assert by_user[alice.pk].status == DeliveryStatus.FAILED
+    assert by_user[alice.pk].last_error == "could not prepare: OverflowError"
