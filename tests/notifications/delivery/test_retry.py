@@ -52,7 +52,7 @@ def test_a_retried_row_is_pending_due_now_with_a_fresh_budget_and_nothing_goes_o
     db, smtp, settings, django_capture_on_commit_callbacks
 ):
     # given a dead delivery (out of attempts) and one that failed and waits for its backoff
-    result, emails = _dead_sent_skipped(smtp, settings)
+    _result, emails = _dead_sent_skipped(smtp, settings)
     Delivery.objects.filter(pk=emails["alice"].pk).update(attempts=3)
     later = timezone.now() + timedelta(minutes=5)
     Delivery.objects.filter(pk=emails["bob"].pk).update(status=DeliveryStatus.FAILED, due_at=later)
@@ -73,7 +73,9 @@ def test_a_retried_row_is_pending_due_now_with_a_fresh_budget_and_nothing_goes_o
     assert [m["To"] for m in smtp.messages] == ["bob@example.com"]
 
 
-def test_retrying_without_dead_rows_changes_nothing_and_wakes_nobody(db, smtp, settings, django_capture_on_commit_callbacks):
+def test_retrying_without_dead_rows_changes_nothing_and_wakes_nobody(
+    db, smtp, settings, django_capture_on_commit_callbacks
+):
     result, emails = _dead_sent_skipped(smtp, settings)
     Delivery.objects.filter(pk=emails["alice"].pk).delete()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
