@@ -340,6 +340,9 @@ def test_announcement_needs_broadcast_permission(client, db):
         ({"url": "javascript:alert(1)"}, "Must be an http(s) URL or a relative path"),
         ({"audience": "group:nope"}, "Select a valid choice."),
         ({"title": ""}, "This field is required."),
+        ({"category": "no-such-category"}, "Select a valid choice."),
+        ({"priority": "extreme"}, "Select a valid choice."),
+        ({"token": "not-a-uuid", "_send": "Send"}, "Enter a valid UUID."),
     ],
 )
 def test_announcement_validation_error_is_shown_on_the_form(client, staff, change, message):
@@ -386,6 +389,11 @@ def test_progress_page_shows_recipients_read_share_and_deliveries_by_channel_and
     assert link in page
     listed = client.get(reverse("admin:notifications_delivery_changelist") + link.replace("&amp;", "&"))
     assert [row[2] for row in table(listed, "result_list")[1:]] == ["Fix login → bob"]
+    # and the recipients count links to that send's notifications only
+    send([alice], title="Another send")
+    changelist = reverse("admin:notifications_notification_changelist")
+    recipients = client.get(f"{changelist}?content__id__exact={content.pk}")
+    assert sorted(row[2] for row in table(recipients, "result_list")[1:]) == ["alice", "bob", "carol"]
 
 
 def test_progress_page_is_a_fixed_number_of_queries_whatever_the_audience(client, staff):
