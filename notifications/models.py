@@ -135,7 +135,9 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} for {self.recipient_id}"
+        # What staff recognise (admin titles, breadcrumbs, delivery rows): the send and the person. Lists that show
+        # it select_related content and recipient.
+        return f"{self.content.title[:50]} → {self.recipient.get_username()}"
 
     @property
     def is_read(self) -> bool:

@@ -2,6 +2,7 @@
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -9,9 +10,9 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from .models import Category, Notification, UserSeq
+from .models import Category, Delivery, DeliveryStatus, Notification, UserSeq
 
 
 class Status:
@@ -158,3 +159,38 @@ def notification_seqs_after_id(*, after_id: int, limit: int = 5000) -> tuple[int
     if not rows:
         return after_id, []
     return rows[-1][0], [(recipient, seq) for _pk, recipient, seq in rows]
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """How far one send got: rows written and read, and its external deliveries by channel and status."""
+
+    recipients: int
+    read: int
+    deliveries: dict[str, dict[str, int]]  # channel -> status -> count (only the pairs that occur)
+
+    @property
+    def read_percent(self) -> float:
+        return round(100 * self.read / self.recipients, 1) if self.recipients else 0.0
+
+    @property
+    def dead(self) -> int:
+        return sum(by_status.get(DeliveryStatus.DEAD, 0) for by_status in self.deliveries.values())
+
+
+def content_fan_out(*, content_id: int) -> FanOut:
+    """Two aggregate queries whatever the audience: the content's rows (by the notification content index) and its
+    deliveries grouped by (channel, status). Never a query per recipient or per delivery."""
+    counts = Notification.objects.filter(content_id=content_id).aggregate(
+        recipients=Count("pk"), read=Count("pk", filter=Q(read_at__isnull=False))
+    )
+    grouped = (
+        Delivery.objects.filter(notification__content_id=content_id)
+        .values_list("channel", "status")
+        .annotate(count=Count("pk"))
+        .order_by("channel", "status")
+    )
+    deliveries: dict[str, dict[str, int]] = {}
+    for channel, status, count in grouped:
+        deliveries.setdefault(channel, {})[status] = count
+    return FanOut(recipients=counts["recipients"], read=counts["read"], deliveries=deliveries)

@@ -130,6 +130,26 @@ def deliveries_sweep_stuck(*, now: datetime | None = None) -> int:
     return requeued + dead
 
 
+DISPATCH_DUE_TASK = "notifications.tasks.deliveries_dispatch_due"
+
+
+def deliveries_retry_dead(*, deliveries: QuerySet[Delivery]) -> int:
+    """Staff's "retry dead deliveries": the dead rows among these go back to pending, due now, with a fresh attempt
+    budget (a row left at the maximum would die on its first new failure). Sent, skipped and in-flight rows are left
+    alone. One UPDATE whatever the count; the dispatcher is woken after commit, and its periodic scan finds the rows
+    anyway if that wake-up is lost. No worker holds a dead row, so there is nothing to lock against."""
+    now = timezone.now()
+    with transaction.atomic():
+        retried = Delivery.objects.filter(pk__in=deliveries.values("pk"), status=DeliveryStatus.DEAD).update(
+            status=DeliveryStatus.PENDING, due_at=now, attempts=0, leased_until=None, updated_at=now
+        )
+        if retried:
+            jobs.wake_on_commit(DISPATCH_DUE_TASK)
+    if retried:
+        logger.info("retry: %d dead deliveries back to pending", retried)
+    return retried
+
+
 # --- Sending ----------------------------------------------------------------------------------------------------
 
 

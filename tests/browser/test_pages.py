@@ -490,6 +490,8 @@ CSP_PAGES = [
     ("sam", "/admin/notifications/notification/", "#result_list"),
     ("sam", "/admin/notifications/category/add/", "#content form"),
     ("sam", "/admin/notifications/content/announce/", "#content form"),
+    ("sam", "/admin/notifications/content/", "#result_list"),
+    ("sam", "/admin/notifications/delivery/", "#result_list"),
     ("carol", "/api/v1/docs/", ".swagger-ui .info"),
 ]
 
