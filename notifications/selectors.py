@@ -1,6 +1,7 @@
 """Every read of the notification app. Each selector owns its query shape, matched by an index in models.py."""
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from .models import Category, Delivery, DeliveryStatus, Notification, UserSeq
 
@@ -37,9 +39,10 @@ def notification_list(
     since: datetime | None = None,
     before: datetime | None = None,
     after_seq: int | None = None,
+    search: str = "",
 ) -> QuerySet[Notification]:
     """The user's notifications, newest first (by seq); with after_seq oldest first, for replay."""
-    qs = _base(user)
+    qs = _search(_base(user), search)
     if status == Status.UNREAD:
         qs = qs.filter(read_at__isnull=True, archived_at__isnull=True)
     elif status == Status.READ:
@@ -59,6 +62,27 @@ def notification_list(
     if after_seq is not None:
         return qs.filter(seq__gt=after_seq).order_by("seq")
     return qs.order_by("-seq")
+
+
+SEARCH_WORDS_MAX = 8
+
+
+def _search(qs: QuerySet[Notification], text: str) -> QuerySet[Notification]:
+    """Every word (a prefix) in title or body. PostgreSQL: full text on the GIN index of migration 0008."""
+    words = re.findall(r"\w+", text)[:SEARCH_WORDS_MAX]
+    if not words:
+        return qs
+    if connection.vendor == "postgresql":
+        # The expression must stay identical to the index's, or PostgreSQL cannot use it.
+        matching = RawSQL(
+            "SELECT id FROM notifications_content"
+            " WHERE to_tsvector('simple'::regconfig, (title || ' ' || body)) @@ to_tsquery('simple'::regconfig, %s)",
+            [" & ".join(f"{word}:*" for word in words)],
+        )
+        return qs.filter(content_id__in=matching)
+    for word in words:
+        qs = qs.filter(Q(content__title__icontains=word) | Q(content__body__icontains=word))
+    return qs
 
 
 def notification_get(*, user: AbstractBaseUser, id: UUID | str) -> Notification:

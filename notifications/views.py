@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -59,36 +59,80 @@ def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def _parse_date(value: str) -> date | None:
-    """A filter day, or None (ignored) when malformed or outside the range datetimes are kept in."""
-    try:
-        day = date.fromisoformat(value) if value else None
-    except ValueError:
+TABS = [(selectors.Status.UNREAD, "Unread"), (selectors.Status.INBOX, "All"), (selectors.Status.ARCHIVED, "Archived")]
+SEARCH_MAX = 200
+
+
+def _parse_date(value: str, label: str, problems: list[str]) -> date | None:
+    """A filter day, or None with a message when malformed or outside the range datetimes are kept in."""
+    if not value:
         return None
-    if day is None or not DATETIME_MIN.date() < day < DATETIME_MAX.date():
-        return None  # also keeps `day + 1` and the user's zone away from year 1 and year 9999
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{label}: “{value[:40]}” is not a date (use YYYY-MM-DD); it was ignored.")
+        return None
+    if not DATETIME_MIN.date() < day < DATETIME_MAX.date():
+        # also keeps `day + 1` and the user's zone away from year 1 and year 9999
+        problems.append(f"{label}: {value} is outside the history that can exist; it was ignored.")
+        return None
     return day
+
+
+def _day_label(day: date, today: date) -> str:
+    if day == today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    return day.strftime("%A, %-d %B %Y") if day.year != today.year else day.strftime("%A, %-d %B")
+
+
+def _with_days(items: list[dict], zone: zoneinfo.ZoneInfo) -> list[dict]:
+    """Mark the first item of each day (in the user's zone) so the template can put a day header above it."""
+    today = timezone.now().astimezone(zone).date()
+    previous = None
+    for item in items:
+        day = item["created"].astimezone(zone).date()
+        item["day"] = _day_label(day, today) if day != previous else None
+        previous = day
+    return items
 
 
 @login_required
 def center(request: AuthedRequest) -> HttpResponse:
-    """The notification center: history newest first, filters, cursor pagination by seq ("load more")."""
+    """The notification center: history newest first, filters, search, cursor pagination by seq ("load more")."""
     user = request.user
+    problems: list[str] = []
     status = request.GET.get("status") or selectors.Status.INBOX
     if status not in (*selectors.Status.CHOICES, selectors.Status.INBOX):
+        problems.append(f"Unknown status “{status[:40]}”; showing all.")
         status = selectors.Status.INBOX
     all_categories = list(selectors.category_list())
     known = {c.slug for c in all_categories}
-    categories = [c for c in request.GET.getlist("category") if c in known]
+    asked_categories = [c for c in request.GET.getlist("category") if c]
+    categories = [c for c in asked_categories if c in known]
     priorities = [p for p in request.GET.getlist("priority") if p in Priority.values]
+    if len(categories) < len(asked_categories) or len(priorities) < len(
+        [p for p in request.GET.getlist("priority") if p]
+    ):
+        problems.append("Some categories or priorities in the address do not exist; they were ignored.")
+    search = request.GET.get("q", "").strip()[:SEARCH_MAX]
     zone = _user_zone(user)
-    since_day = _parse_date(request.GET.get("since", ""))
-    until_day = _parse_date(request.GET.get("until", ""))
+    since_day = _parse_date(request.GET.get("since", ""), "From", problems)
+    until_day = _parse_date(request.GET.get("until", ""), "To", problems)
+    if since_day and until_day and since_day > until_day:
+        problems.append(f"“From” ({since_day}) is after “To” ({until_day}); showing nothing until that is fixed.")
     since = datetime.combine(since_day, time.min, tzinfo=zone) if since_day else None
     before = datetime.combine(until_day + timedelta(days=1), time.min, tzinfo=zone) if until_day else None
 
     qs = selectors.notification_list(
-        user=user, status=status, categories=categories, priorities=priorities, since=since, before=before
+        user=user,
+        status=status,
+        categories=categories,
+        priorities=priorities,
+        since=since,
+        before=before,
+        search=search,
     )
     before_seq = request.GET.get("before_seq", "")
     cursor = query_int(before_seq, maximum=SEQ_MAX)
@@ -108,32 +152,40 @@ def center(request: AuthedRequest) -> HttpResponse:
         query = request.GET.copy()
         query.pop("before_seq", None)
         newest_url = f"?{query.urlencode()}"
-    filtered = bool(categories or priorities or since_day or until_day or status != selectors.Status.INBOX)
+    tab_query = request.GET.copy()
+    for key in ("status", "before_seq"):
+        tab_query.pop(key, None)
+    filtered = bool(categories or priorities or since_day or until_day or search)
     return render(
         request,
         "notifications/center.html",
         {
-            "items": [notification_item(n) for n in page],
+            "items": _with_days([notification_item(n) for n in page], zone),
             "status": status,
-            "statuses": [
-                (selectors.Status.INBOX, "Inbox"),
-                (selectors.Status.UNREAD, "Unread"),
-                (selectors.Status.READ, "Read"),
-                (selectors.Status.ARCHIVED, "Archived"),
-                (selectors.Status.ALL, "All"),
-            ],
+            "tabs": [(value, label, f"?{_with_status(tab_query, value)}") for value, label in TABS],
             "categories": all_categories,
             "priorities": Priority.choices,
             "selected_categories": categories,
             "selected_priorities": priorities,
+            "search": search,
             "since": since_day.isoformat() if since_day else "",
             "until": until_day.isoformat() if until_day else "",
+            "problems": problems,
             "filtered": filtered,
+            "clear_url": f"?{_with_status(request.GET.__class__(mutable=True), status)}",
             "is_first_page": not before_seq,
             "newest_url": newest_url,
             "next_url": next_url,
+            "time_zone": str(zone),
         },
     )
+
+
+def _with_status(query: QueryDict, status: str) -> str:
+    query = query.copy()
+    if status != selectors.Status.INBOX:
+        query["status"] = status
+    return query.urlencode()
 
 
 def _back(request: AuthedRequest, default: str = "/notifications/") -> HttpResponse:
@@ -173,12 +225,48 @@ def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
     return _back(request)
 
 
+BULK_MAX = 500
+UNDO_IDS_MAX = 1000
+
+
+@login_required
+@require_POST
+def notifications_bulk_state(request: AuthedRequest) -> HttpResponse:
+    """Read, unread, archive or unarchive several of the user's notifications (selection, undo, offline queue)."""
+    changes = STATE_ACTIONS.get(request.POST.get("action") or "")
+    ids = request.POST.getlist("ids")
+    if changes is None or not ids or len(ids) > BULK_MAX:
+        message = "Choose an action." if changes is None else f"Select between 1 and {BULK_MAX} notifications."
+        if _wants_json(request):
+            return JsonResponse({"errors": {"__all__": [message]}}, status=400)
+        messages.error(request, message)
+        return _back(request)
+    changed = services.notification_update_state(user=request.user, ids=ids, **changes)
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "changed": [str(i) for i in changed],
+                **changes,
+                "unread_count": selectors.notification_unread_count(user=request.user),
+            }
+        )
+    messages.success(request, f"Updated {len(changed)} notification{'s' if len(changed) != 1 else ''}.")
+    return _back(request)
+
+
 @login_required
 @require_POST
 def mark_all_read(request: AuthedRequest) -> HttpResponse:
+    # The ids let the page offer "Undo" (they are the user's own, so nothing leaks).
+    ids = list(
+        selectors.notification_list(user=request.user, status=selectors.Status.ALL)
+        .filter(read_at__isnull=True)
+        .values_list("uuid", flat=True)[: UNDO_IDS_MAX + 1]
+    )
     updated = services.notification_mark_all_read(user=request.user)
     if _wants_json(request):
-        return JsonResponse({"updated": updated, "unread_count": 0})
+        undo = [str(i) for i in ids] if len(ids) <= UNDO_IDS_MAX and updated == len(ids) else []
+        return JsonResponse({"updated": updated, "unread_count": 0, "ids": undo})
     if updated:
         messages.success(request, f"Marked {updated} notification{'s' if updated != 1 else ''} as read.")
     return _back(request)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 PASSWORD = "browser-pass-123"
 # One user per test so tests sharing one live server never see each other's notifications.
-USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan"]
+USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "jack", "kate", "liam"]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
 
@@ -17,6 +17,7 @@ class Item:
     days_ago: int
     read: bool = False
     archived: bool = False
+    url: str = ""
 
 
 CATEGORIES = ["comment", "mention", "follow", "system", "announcement"]
@@ -52,4 +53,13 @@ INBOXES: dict[str, list[Item]] = {
     "ivan": [Item("Ivan readable", "comment", "normal", 1), Item("Ivan older", "mention", "high", 3)],
     "alice": [Item("Welcome, Alice", "system", "normal", 0, read=True)],
     "gina": [Item("Gina hello", "announcement", "normal", 0)],
+    # keyboard walkthrough
+    "jack": [Item(f"Jack {n}", "comment", "normal", 0) for n in ("four", "three", "two", "one")],
+    # offline queue
+    "kate": [Item(f"Kate {n}", "comment", "normal", 0) for n in ("three", "two", "one")],
+    # opening marks read: one item with a link to another page, one without a link
+    "liam": [
+        Item("Liam no link", "comment", "normal", 1),
+        Item("Liam to preferences", "mention", "normal", 0, url="/preferences/"),
+    ],
 }

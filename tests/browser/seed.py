@@ -37,6 +37,7 @@ def main() -> None:
                 priority=item.priority,
                 title=item.title,
                 body=f"Body of {item.title}",
+                url=item.url,
                 producer="browser-seed",
             )
             created = now - timedelta(days=item.days_ago, minutes=len(items) - index)

@@ -14,7 +14,7 @@ from tests.factories import send
 
 def titles(response) -> list[str]:
     html = response.content.decode()
-    return re.findall(r'class="n-title" id="n-[^"]+-title">(?:<a href="[^"]*">)?([^<]*)<', html)
+    return re.findall(r'class="n-title" id="n-[^"]+-title"><a href="[^"]*" data-open="[^"]*">([^<]*)<', html)
 
 
 @pytest.fixture
@@ -147,7 +147,10 @@ def test_mark_all_read_only_touches_own(alice_client, alice, bob):
     send([alice, bob], title="both")
     send([alice], title="alice")
     response = alice_client.post("/notifications/mark-all-read/", headers={"Accept": "application/json"})
-    assert response.json() == {"updated": 2, "unread_count": 0}
+    mine = {str(u) for u in Notification.objects.filter(recipient=alice).values_list("uuid", flat=True)}
+    body = response.json()
+    assert {k: v for k, v in body.items() if k != "ids"} == {"updated": 2, "unread_count": 0}
+    assert set(body["ids"]) == mine  # what "Undo" marks unread again: alice's two, none of bob's
     assert Notification.objects.filter(recipient=alice, read_at__isnull=True).count() == 0
     assert Notification.objects.filter(recipient=bob, read_at__isnull=True).count() == 1
 
