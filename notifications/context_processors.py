@@ -16,6 +16,7 @@ def _bell(request: HttpRequest) -> dict[str, Any]:
     user = cast(AbstractBaseUser, request.user)
     return {
         "unread_count": selectors.notification_unread_count(user=user),
+        "unseen_count": selectors.notification_unseen_count(user=user),
         # The seq this page was rendered at: the live module resumes from here (nothing rendered is replayed).
         "last_seq": selectors.notification_last_seq(user=user),
         "latest": [notification_item(n) for n in selectors.notification_list(user=user)[:BELL_LATEST]],

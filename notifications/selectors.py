@@ -94,6 +94,15 @@ def notification_unread_count(*, user: AbstractBaseUser) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True).count()
 
 
+def notification_unseen_count(*, user: AbstractBaseUser) -> int:
+    """Unread and not yet seen (the bell was not opened since they came): what the badge shows as new.
+
+    Served by the same partial index as the unread count (recipient, where read_at is null)."""
+    return Notification.objects.filter(
+        recipient=user, read_at__isnull=True, archived_at__isnull=True, seen_at__isnull=True
+    ).count()
+
+
 def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]:
     rows = (
         Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True)

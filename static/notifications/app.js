@@ -13,7 +13,7 @@ import { Connection } from "./connection.js";
 import { Cursor, Seen } from "./cursor.js";
 import { csrfToken, refreshTimes } from "./dom.js";
 import { setupKeyboard } from "./keyboard.js";
-import { addNotification, applyUpdate, counts, enhanceItem, setUnread, updateEmptyStates } from "./render.js";
+import { addNotification, applyUpdate, counts, enhanceItem, setUnread, setUnseen, updateEmptyStates } from "./render.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
 import { setupTimezone, setupWebPush } from "./webpush.js";
@@ -78,6 +78,8 @@ function receive(n, { replay = false, countIncluded = false } = {}) {
   if (!state.seen.add(n.id)) return;
   addNotification(n);
   if (!n.is_read && !n.archived_at && !countIncluded) setUnread(counts.unread + 1);
+  // Everything shown after this page was rendered is new since the user last looked (until the bell opens).
+  if (!n.is_read && !n.archived_at && !n.seen_at) setUnseen(counts.unseen + 1);
   if (replay) {
     state.replayed += 1;
     if (state.replayed <= REPLAY_TOAST_MAX) toast(n);
@@ -137,6 +139,7 @@ async function resync() {
     state.cursor.reset(Number(doc.body.dataset.lastSeq) || state.cursor.seq);
     saveCursor();
     setUnread(Number(doc.body.dataset.unread) || 0);
+    setUnseen(Number(doc.body.dataset.unseen) || 0);
     document.querySelectorAll("#notification-list > li[data-id]").forEach(enhanceItem);
     updateEmptyStates();
     refreshTimes();
@@ -197,6 +200,7 @@ function setConn(name) {
 }
 
 async function markSeen() {
+  setUnseen(0);
   const upTo = state.cursor.seq;
   if (upTo <= state.seenSent) return;
   try {
@@ -221,6 +225,7 @@ function start() {
   saveCursor();
   state.seen = new Seen([...document.querySelectorAll("[data-id]")].map((el) => el.dataset.id));
   setUnread(counts.unread);
+  setUnseen(counts.unseen);
   document.querySelectorAll("#notification-list > li[data-id]").forEach(enhanceItem);
   flushOutbox();
   setupBell({ onOpen: markSeen });

@@ -9,30 +9,37 @@ const body = document.body;
 export const centerUrl = body.dataset.center || "/notifications/";
 const baseTitle = document.title.replace(/^\(\d+\+?\)\s*/, "");
 
-export const counts = { unread: Number(body.dataset.unread || 0) };
+export const counts = { unread: Number(body.dataset.unread || 0), unseen: Number(body.dataset.unseen || 0) };
 
+/** The unread count: the bell's name, the page title, the center's summary (and it bounds the unseen badge). */
 export function setUnread(count) {
   const value = Math.max(0, Number(count) || 0);
-  const increased = value > counts.unread;
   counts.unread = value;
   const bell = $("bell");
   if (bell) bell.setAttribute("aria-label", `Notifications, ${value} unread`);
-  const badge = $("bell-badge");
-  if (badge) {
-    badge.textContent = value > 99 ? "99+" : String(value);
-    badge.hidden = value === 0;
-    badge.classList.toggle("is-wide", value > 9);
-    if (increased) {
-      badge.classList.remove("bump");
-      void badge.offsetWidth;
-      badge.classList.add("bump");
-    }
-  }
   document.title = value > 0 ? `(${value}) ${baseTitle}` : baseTitle;
   const summary = $("unread-summary");
   if (summary) {
     summary.textContent = `${value} unread`;
     summary.dataset.count = String(value);
+  }
+  if (counts.unseen > value) setUnseen(value);
+}
+
+/** The badge: what arrived since the user last opened the bell (opening it marks them seen). */
+export function setUnseen(count) {
+  const value = Math.max(0, Math.min(Number(count) || 0, counts.unread));
+  const increased = value > counts.unseen;
+  counts.unseen = value;
+  const badge = $("bell-badge");
+  if (!badge) return;
+  badge.textContent = value > 99 ? "99+" : String(value);
+  badge.hidden = value === 0;
+  badge.classList.toggle("is-wide", value > 9);
+  if (increased) {
+    badge.classList.remove("bump");
+    void badge.offsetWidth;
+    badge.classList.add("bump");
   }
 }
 

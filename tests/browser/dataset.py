@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 PASSWORD = "browser-pass-123"
 # One user per test so tests sharing one live server never see each other's notifications.
-USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "jack", "kate", "liam"]
+USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "jack", "kate", "liam", "mia"]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
 
@@ -53,6 +53,8 @@ INBOXES: dict[str, list[Item]] = {
     "ivan": [Item("Ivan readable", "comment", "normal", 1), Item("Ivan older", "mention", "high", 3)],
     "alice": [Item("Welcome, Alice", "system", "normal", 0, read=True)],
     "gina": [Item("Gina hello", "announcement", "normal", 0)],
+    # the unseen badge
+    "mia": [Item("Mia one", "comment", "normal", 1), Item("Mia two", "mention", "normal", 0)],
     # keyboard walkthrough
     "jack": [Item(f"Jack {n}", "comment", "normal", 0) for n in ("four", "three", "two", "one")],
     # offline queue

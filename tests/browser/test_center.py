@@ -259,3 +259,31 @@ def test_status_pill_returns_to_live_when_the_network_comes_back(browser, daphne
     context.set_offline(False)
     wait_live(page)
     expect(page.locator("#conn-status .conn-text")).to_have_text("")
+
+
+def test_the_badge_counts_what_is_new_since_the_bell_was_opened_and_the_name_keeps_the_unread_count(
+    browser, daphne_server, contexts
+):
+    context = login(browser, daphne_server, "mia")
+    contexts.append(context)
+    page = context.new_page()
+    page.goto("/notifications/")
+    wait_live(page)
+    unread = int(page.locator("#unread-summary").get_attribute("data-count"))
+    assert unread >= 1
+    expect(page.locator("#bell-badge")).to_have_text(str(unread))  # never looked: all unread are new
+
+    with page.expect_response(lambda r: r.url.endswith("/mark-seen/") and r.ok):
+        bell(page).click()
+    expect(page.locator("#bell-badge")).to_be_hidden()
+    page.keyboard.press("Escape")
+    page.reload()
+    wait_live(page)
+    expect(page.locator("#bell-badge")).to_be_hidden()  # seen on the server, not just in this tab
+    expect(bell(page)).to_have_accessible_name(f"Notifications, {unread} unread")
+
+    api_send(daphne_server, "mia", title="Mia new one")
+    expect(page.locator("#bell-badge")).to_have_text("1", timeout=LIVE)
+    expect(bell(page)).to_have_accessible_name(f"Notifications, {unread + 1} unread")
+    page.reload()
+    expect(page.locator("#bell-badge")).to_have_text("1")

@@ -124,3 +124,14 @@ def test_bulk_state_without_javascript_redirects_back_with_a_message(alice_clien
     assert response.status_code == 302
     assert response["Location"] == "/notifications/?status=unread"
     assert Notification.objects.get(uuid=ids[0]).read_at is not None
+
+
+def test_the_badge_renders_the_unseen_count_and_the_bell_name_the_unread_count(alice_client, alice):
+    first = send([alice], title="seen already").notification_ids[0]
+    Notification.objects.filter(uuid=first).update(seen_at=timezone.now())
+    send([alice], title="new 1")
+    send([alice], title="new 2")
+    html = alice_client.get("/notifications/").content.decode()
+    assert 'aria-label="Notifications, 3 unread"' in html
+    assert re.search(r'id="bell-badge"[^>]*>2</span>', html)
+    assert 'data-unseen="2"' in html
