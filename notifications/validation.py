@@ -241,7 +241,7 @@ def send_validate(
     clean_title = _text(errors, "title", title, TITLE_MAX, required=True)
     clean_body = _text(errors, "body", body, BODY_MAX)
     clean_url = _url(errors, "url", url, allow_relative=True)
-    clean_image = _url(errors, "image_url", image_url, allow_relative=False)
+    clean_image = _url(errors, "image_url", image_url, allow_relative=True)  # one rule for every URL field
     clean_actions = _actions(errors, actions)
     clean_data = _data(errors, data)
     clean_group = _text(errors, "group_key", group_key, GROUP_KEY_MAX)

@@ -1,13 +1,15 @@
 from datetime import datetime
+from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from notifications.validation import datetime_external
 
 from .models import Preference, UserSettings
-from .services import timezone_names
+from .services import quiet_times_check, timezone_names
 
 
 class UserSettingsForm(forms.ModelForm):
@@ -34,6 +36,14 @@ class UserSettingsForm(forms.ModelForm):
             return datetime_external(value, naive_zone=timezone.get_current_timezone())
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        try:
+            quiet_times_check(cleaned.get("quiet_start"), cleaned.get("quiet_end"))
+        except ValidationError as exc:
+            self.add_error("quiet_end", exc)
+        return cleaned
 
     def clean_timezone(self) -> str:
         value = self.cleaned_data.get("timezone", "")

@@ -17,6 +17,11 @@ from .models import DigestCadence, Preference, UserSettings
 from .selectors import MANDATORY_CHANNELS
 
 UNSET: Any = object()
+QUIET_EQUAL = "Quiet hours must start and end at different times."
+QUIET_REQUIRED = "start and end are required when enabled."
+# The parts of quiet_hours, for errors about one of them: the code names the part, and "%(part)s" in the message is
+# the part's name in the API ("timezone: unknown time zone.") and its label on the page ("Time zone: ...").
+QUIET_PARTS = ("enabled", "start", "end", "timezone")
 
 
 @lru_cache(maxsize=1)
@@ -35,7 +40,7 @@ def _parse_time(value: Any) -> time | None:
     raise ValueError
 
 
-def _clean_channels(value: Any, errors: dict[str, list[str]]) -> list[tuple[Category, str, bool]]:
+def _clean_channels(value: Any, errors: dict[str, list[Any]]) -> list[tuple[Category, str, bool]]:
     if not isinstance(value, dict):
         errors["channels"] = ["Must be an object: category -> channel -> bool."]
         return []
@@ -63,6 +68,50 @@ def _clean_channels(value: Any, errors: dict[str, list[str]]) -> list[tuple[Cate
     return changes
 
 
+def _part_error(part: str, message: str) -> ValidationError:
+    return ValidationError(f"%(part)s: {message}", code=part, params={"part": part})
+
+
+def quiet_times_check(start: time | None, end: time | None) -> None:
+    """Equal ends would be quiet hours that never hold anything back (delivery.policy ignores them): refuse them
+    wherever quiet hours are written (API, page, admin, Python) instead of saving something that does nothing."""
+    if start is not None and start == end:
+        raise ValidationError(QUIET_EQUAL, code="equal")
+
+
+def _clean_quiet_hours(value: Any, errors: dict[str, list[Any]], settings_changes: dict[str, Any]) -> None:
+    if not isinstance(value, dict) or set(value) - set(QUIET_PARTS):
+        errors["quiet_hours"] = ["Must be an object with enabled, start, end and timezone."]
+        return
+    if "enabled" in value:
+        if not isinstance(value["enabled"], bool):
+            errors.setdefault("quiet_hours", []).append(_part_error("enabled", "must be true or false."))
+        else:
+            settings_changes["quiet_hours_enabled"] = value["enabled"]
+    for key, field in (("start", "quiet_start"), ("end", "quiet_end")):
+        if key in value:
+            try:
+                settings_changes[field] = _parse_time(value[key])
+            except ValueError:
+                errors.setdefault("quiet_hours", []).append(_part_error(key, "must be HH:MM."))
+    if "timezone" in value:
+        tz = value["timezone"]
+        if not isinstance(tz, str) or tz not in timezone_names():
+            errors.setdefault("quiet_hours", []).append(_part_error("timezone", "unknown time zone."))
+        else:
+            settings_changes["timezone"] = tz
+
+
+def _merged_quiet_hours_check(settings: UserSettings) -> None:
+    """Checked after merging with stored values: a PATCH may send one end only."""
+    if settings.quiet_hours_enabled and (settings.quiet_start is None or settings.quiet_end is None):
+        raise ValidationError({"quiet_hours": [ValidationError(QUIET_REQUIRED, code="required")]})
+    try:
+        quiet_times_check(settings.quiet_start, settings.quiet_end)
+    except ValidationError as exc:
+        raise ValidationError({"quiet_hours": exc.error_list}) from None
+
+
 def preferences_update(
     *,
     user: AbstractBaseUser,
@@ -73,31 +122,12 @@ def preferences_update(
     email_content: Any = UNSET,
 ) -> None:
     """PATCH semantics: only the given parts change. Raises ValidationError keyed by field; writes nothing then."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[Any]] = {}
     changes = _clean_channels(channels, errors) if channels is not UNSET else []
     settings_changes: dict[str, Any] = {}
 
     if quiet_hours is not UNSET:
-        if not isinstance(quiet_hours, dict) or set(quiet_hours) - {"enabled", "start", "end", "timezone"}:
-            errors["quiet_hours"] = ["Must be an object with enabled, start, end and timezone."]
-        else:
-            if "enabled" in quiet_hours:
-                if not isinstance(quiet_hours["enabled"], bool):
-                    errors.setdefault("quiet_hours", []).append("enabled: must be true or false.")
-                else:
-                    settings_changes["quiet_hours_enabled"] = quiet_hours["enabled"]
-            for key, field in (("start", "quiet_start"), ("end", "quiet_end")):
-                if key in quiet_hours:
-                    try:
-                        settings_changes[field] = _parse_time(quiet_hours[key])
-                    except ValueError:
-                        errors.setdefault("quiet_hours", []).append(f"{key}: must be HH:MM.")
-            if "timezone" in quiet_hours:
-                tz = quiet_hours["timezone"]
-                if not isinstance(tz, str) or tz not in timezone_names():
-                    errors.setdefault("quiet_hours", []).append("timezone: unknown time zone.")
-                else:
-                    settings_changes["timezone"] = tz
+        _clean_quiet_hours(quiet_hours, errors, settings_changes)
 
     if email_digest is not UNSET:
         if email_digest not in DigestCadence.values:
@@ -134,10 +164,12 @@ def preferences_update(
             settings, _ = rows.get_or_create(user=user)
             for field, value in settings_changes.items():
                 setattr(settings, field, value)
-            if settings.quiet_hours_enabled and (settings.quiet_start is None or settings.quiet_end is None):
-                # Checked after merging with stored values: enabling needs both ends.
-                transaction.set_rollback(True)
-                raise ValidationError({"quiet_hours": ["start and end are required when enabled."]})
+            if quiet_hours is not UNSET:
+                try:
+                    _merged_quiet_hours_check(settings)
+                except ValidationError:
+                    transaction.set_rollback(True)
+                    raise
             settings.save(update_fields=list(settings_changes))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -22,7 +22,27 @@ from .models import DigestCadence, UserSettings
 # Do-not-disturb choices: label and how long. "tomorrow" means 08:00 tomorrow in the user's time zone.
 DND_CHOICES = (("1h", "For 1 hour"), ("8h", "For 8 hours"), ("tomorrow", "Until tomorrow"), ("off", "Off"))
 MORNING = time(8, 0)
+DND_OFF = "Off."
 MANDATORY_REASON = "Required: security alerts always reach you in the app and by email."
+
+# Errors are shown with the label of the field they are about, next to it and in the summary (docs/ui.md).
+# Page field -> its label; the service's errors are keyed by document field and, inside quiet_hours, by part.
+FIELD_LABELS = {
+    "channels": "Channels",
+    "quiet_hours": "Quiet hours",
+    "quiet_enabled": "Pause email and push during quiet hours",
+    "quiet_start": "From",
+    "quiet_end": "To",
+    "timezone": "Time zone",
+    "email_digest": "Digest",
+    "email_content": "Include the notification's text in emails",
+    "muted_until": "Do not disturb",
+}
+QUIET_PART_FIELDS = {"enabled": "quiet_enabled", "start": "quiet_start", "end": "quiet_end", "timezone": "timezone"}
+# Where the summary's link for a field's error goes: the control itself, or the first control of a group.
+FIELD_ANCHORS = {"channels": "matrix-title", "quiet_hours": "quiet_start", "email_digest": "digest-off"}
+# The controls an error describes (aria-describedby), when it is not about one control of the same name.
+ERROR_TARGETS = {"quiet_hours": ("quiet_enabled", "quiet_start", "quiet_end"), "channels": ("matrix",)}
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +84,31 @@ def _form_document(request: AuthedRequest, categories: list[Category]) -> dict[s
     }
 
 
+def _error_text(field: str, message: str) -> str:
+    label = FIELD_LABELS.get(field, field)
+    if message.startswith(label) or (field == "quiet_hours" and message.startswith("Quiet hours")):
+        return message
+    return f"{label}: {message[:1].lower()}{message[1:]}"
+
+
+def page_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """The service's errors as the page shows them: [{field, anchor, text}] with the field's label, never the
+    document's key ("Time zone: unknown time zone.", not "timezone: unknown time zone.")."""
+    by_key = exc.error_dict if hasattr(exc, "error_dict") else {"__all__": exc.error_list}
+    shown = []
+    for key, errors in by_key.items():
+        for error in errors:
+            field = key
+            if key == "quiet_hours" and error.code in QUIET_PART_FIELDS:
+                field = QUIET_PART_FIELDS[error.code]
+                text = str(error.message) % {**(error.params or {}), "part": FIELD_LABELS[field]}
+            else:
+                message = str(error.message)
+                text = _error_text(key, message % error.params if error.params else message)
+            shown.append({"field": field, "anchor": FIELD_ANCHORS.get(field, field), "text": text})
+    return shown
+
+
 def _local(value: datetime | None, zone_name: str) -> datetime | None:
     if value is None:
         return None
@@ -73,24 +118,22 @@ def _local(value: datetime | None, zone_name: str) -> datetime | None:
         return value
 
 
-@login_required
-def preferences_page(request: AuthedRequest) -> HttpResponse:
-    user = request.user
-    categories = list(Category.objects.order_by("slug"))
-    errors: dict[str, list[str]] = {}
-    status = 200
-    if request.method == "POST":
-        document = _form_document(request, categories)
-        try:
-            services.preferences_update(user=user, **document)
-        except ValidationError as exc:
-            errors = exc.message_dict
-            status = 400
-        else:
-            messages.success(request, "Preferences saved.")
-            return redirect("preferences")
+def dnd_until_label(until: datetime, zone_name: str) -> str:
+    """ "Fri 13:09 (Asia/Tokyo)": the one rendering of a do-not-disturb end, for the card and the flash alike.
+    Formatted here because the template's date filter would convert it back to the active (server) zone."""
+    local = _local(until, zone_name) or until
+    return f"{local:%a %H:%M} ({zone_name})"
 
-    matrix = selectors.channel_matrix(user=user, categories=categories)
+
+def dnd_status(until: datetime | None, zone_name: str) -> str:
+    if until is None or until <= timezone.now():
+        return DND_OFF
+    return f"On until {dnd_until_label(until, zone_name)}. Urgent notifications still come through."
+
+
+def _matrix_rows(request: AuthedRequest, categories: list[Category]) -> list[dict[str, Any]]:
+    """The channel matrix: after a refused POST, the switches as the user left them, else as stored."""
+    matrix = selectors.channel_matrix(user=request.user, categories=categories)
     rows = []
     for category in categories:
         cells = []
@@ -102,23 +145,54 @@ def preferences_page(request: AuthedRequest) -> HttpResponse:
                 checked = matrix[category.slug][channel]
             cells.append({"channel": channel, "label": label, "checked": checked, "locked": locked})
         rows.append({"category": category, "cells": cells})
+    return rows
 
+
+def _shown_values(
+    request: AuthedRequest, categories: list[Category], settings: UserSettings
+) -> tuple[dict[str, Any], str, bool]:
+    """Quiet hours, digest and content as shown: what the user typed next to the errors, else the stored values."""
+    if request.method == "POST":
+        form = _form_document(request, categories)
+        return form["quiet_hours"], form["email_digest"], form["email_content"]
+    quiet = {
+        "enabled": settings.quiet_hours_enabled,
+        "start": settings.quiet_start.strftime("%H:%M") if settings.quiet_start else "",
+        "end": settings.quiet_end.strftime("%H:%M") if settings.quiet_end else "",
+        "timezone": settings.timezone,
+    }
+    return quiet, settings.email_digest, settings.email_content
+
+
+@login_required
+def preferences_page(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    categories = list(Category.objects.order_by("slug"))
+    errors: list[dict[str, str]] = []
+    status = 200
+    if request.method == "POST":
+        document = _form_document(request, categories)
+        try:
+            services.preferences_update(user=user, **document)
+        except ValidationError as exc:
+            errors = page_errors(exc)
+            status = 400
+        else:
+            messages.success(request, "Preferences saved.")
+            return redirect("preferences")
+
+    rows = _matrix_rows(request, categories)
     settings = selectors.user_settings_get(user=user)
     saved = UserSettings.objects.filter(pk=user.pk).exists()
-    muted_until = settings.muted_until if settings.muted_until and settings.muted_until > timezone.now() else None
-    if request.method == "POST":
-        # Show what the user typed, not the stored values, next to the errors.
-        form = _form_document(request, categories)
-        quiet = form["quiet_hours"]
-        email_digest, email_content = form["email_digest"], form["email_content"]
-    else:
-        quiet = {
-            "enabled": settings.quiet_hours_enabled,
-            "start": settings.quiet_start.strftime("%H:%M") if settings.quiet_start else "",
-            "end": settings.quiet_end.strftime("%H:%M") if settings.quiet_end else "",
-            "timezone": settings.timezone,
-        }
-        email_digest, email_content = settings.email_digest, settings.email_content
+    quiet, email_digest, email_content = _shown_values(request, categories, settings)
+    field_errors: dict[str, list[str]] = {}
+    described: dict[str, str] = {}
+    for error in errors:
+        if error["field"] not in field_errors:
+            for target in ERROR_TARGETS.get(error["field"], (error["field"],)):
+                described[target] = f"{described.get(target, '')} error-{error['field']}".strip()
+        field_errors.setdefault(error["field"], []).append(error["text"])
+    shown_dnd = dnd_status(settings.muted_until, settings.timezone)
     return render(
         request,
         "preferences/preferences.html",
@@ -133,15 +207,22 @@ def preferences_page(request: AuthedRequest) -> HttpResponse:
             "digest_choices": DigestCadence.choices,
             "email_digest": email_digest,
             "email_content": email_content,
-            "muted_until": _local(muted_until, settings.timezone),
+            "dnd_status": shown_dnd,
+            "dnd_on": shown_dnd != DND_OFF,
             "dnd_choices": DND_CHOICES,
             "devices": selectors.device_list(user=user),
             "errors": errors,
+            "field_errors": field_errors,
+            "described": described,
             "categories": categories,
             "priorities": Priority.choices,
         },
         status=status,
     )
+
+
+def _wants_json(request: AuthedRequest) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")
 
 
 def _dnd_until(choice: str, zone_name: str) -> datetime | None:
@@ -165,15 +246,26 @@ def _dnd_until(choice: str, zone_name: str) -> datetime | None:
 def do_not_disturb(request: AuthedRequest) -> HttpResponse:
     choice = request.POST.get("dnd", "")
     if choice not in dict(DND_CHOICES):
+        if _wants_json(request):
+            return JsonResponse({"dnd": ["Unknown do-not-disturb choice."]}, status=400)
         return HttpResponse("Unknown do-not-disturb choice.", status=400, content_type="text/plain")
     settings = selectors.user_settings_get(user=request.user)
     until = _dnd_until(choice, settings.timezone)
     services.preferences_update(user=request.user, muted_until=until)
-    local = _local(until, settings.timezone)
-    if local is None:
-        messages.success(request, "Do not disturb is off.")
+    if until is None:
+        message = "Do not disturb is off."
     else:
-        messages.success(request, f"Do not disturb until {local:%a %H:%M} ({settings.timezone}). Urgent still comes.")
+        message = f"Do not disturb until {dnd_until_label(until, settings.timezone)}. Urgent still comes."
+    if _wants_json(request):
+        # preferences.js: the page stays as it is, unsaved edits in the other form included.
+        return JsonResponse(
+            {
+                "muted_until": until.isoformat() if until else None,
+                "status": dnd_status(until, settings.timezone),
+                "message": message,
+            }
+        )
+    messages.success(request, message)
     return redirect("preferences")
 
 

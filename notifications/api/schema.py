@@ -70,7 +70,7 @@ TEXT_FIELDS = {"title": PLAIN_REQUIRED, "body": PLAIN_TEXT, "group_key": PLAIN_T
 URL_CHAR = r"[^\s\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]"
 URL_ABSOLUTE = rf"https?://(?![/\\?#]){URL_CHAR}+"
 URL_RELATIVE = rf"/(?![/\\])(?:(?!\\){URL_CHAR})*"
-URL_FIELDS = {"url": f"^(?:{URL_ABSOLUTE}|{URL_RELATIVE})?$", "image_url": f"^(?:{URL_ABSOLUTE})?$"}
+URL_FIELDS = {field: f"^(?:{URL_ABSOLUTE}|{URL_RELATIVE})?$" for field in ("url", "image_url")}
 TARGETS = {
     "SendRequest": ("recipients", "recipient_usernames", "audience"),
     "BulkItemRequest": ("recipients", "recipient_usernames"),

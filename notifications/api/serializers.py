@@ -63,7 +63,9 @@ class SendContentSerializer(serializers.Serializer):
     url = serializers.CharField(
         max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL or a relative path."
     )
-    image_url = serializers.CharField(max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL.")
+    image_url = serializers.CharField(
+        max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL or a relative path."
+    )
     actions = ActionSerializer(many=True, required=False, max_length=ACTIONS_MAX)  # type: ignore[call-arg]
     data = serializers.DictField(  # type: ignore[assignment]
         required=False, help_text="Any JSON object of at most 4 KB, returned as is."

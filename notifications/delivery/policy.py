@@ -40,6 +40,8 @@ def _local_at(day: date, at: time, tz: zoneinfo.ZoneInfo) -> datetime:
 def quiet_hours_end(at: datetime, user_settings: UserSettings) -> datetime | None:
     """If `at` falls in the user's quiet hours (in their time zone, possibly across midnight): when they end."""
     start, end = user_settings.quiet_start, user_settings.quiet_end
+    # Equal ends hold nothing back. Writes refuse them (preferences.services.quiet_times_check); a row stored before
+    # that still plans as "no quiet hours" rather than as a whole day.
     if not user_settings.quiet_hours_enabled or start is None or end is None or start == end:
         return None
     tz = _zone(user_settings.timezone)

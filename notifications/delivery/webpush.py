@@ -23,7 +23,18 @@ from pywebpush import WebPushException, webpush
 
 from ..models import Priority
 from ..outbound import UnsafeEndpoint, endpoint_check
-from .base import SENT, Message, Outcome, dead, gone, parse_retry_after, push_group_key, retry, visible_text
+from .base import (
+    SENT,
+    Message,
+    Outcome,
+    absolute_url,
+    dead,
+    gone,
+    parse_retry_after,
+    push_group_key,
+    retry,
+    visible_text,
+)
 from .vapid import vapid_keys
 
 logger = logging.getLogger(__name__)
@@ -90,7 +101,7 @@ def webpush_payload(message: Message) -> dict[str, str]:
         payload["category"] = message.category.slug
         payload["priority"] = message.content.priority
         if message.content.image_url:
-            payload["image"] = message.content.image_url
+            payload["image"] = absolute_url(message.content.image_url)  # a relative path is on SITE_URL
     return payload
 
 

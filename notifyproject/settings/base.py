@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "notifications.api.schema.links_add",
         "notifications.api.schema.requests_exact",
+        "notifications.api.examples.examples_add",
     ],
 }
 # Web Push endpoints the worker may post to (notifications/outbound.py): the public browser push services.

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 PASSWORD = "browser-pass-123"
 # One user per test so tests sharing one live server never see each other's notifications.
-USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "jack", "kate", "liam", "mia"]
+USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "jack", "kate", "liam", "mia", "judy"]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
 

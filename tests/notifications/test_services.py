@@ -72,7 +72,7 @@ def test_priority_defaults_to_the_category(alice):
         ({"body": "x" * 2001}, "body"),
         ({"url": "javascript:alert(1)"}, "url"),
         ({"url": "//evil.example.com/"}, "url"),
-        ({"image_url": "/relative.png"}, "image_url"),
+        ({"image_url": "//evil.example.com/a.png"}, "image_url"),
         ({"image_url": "ftp://x/y.png"}, "image_url"),
         ({"actions": [{"label": "a", "url": "/a"}] * 4}, "actions"),
         ({"actions": [{"label": "a", "url": "javascript:x"}]}, "actions"),

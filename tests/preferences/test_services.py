@@ -1,3 +1,5 @@
+from datetime import time
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -73,3 +75,32 @@ def test_enabling_quiet_hours_needs_both_ends(alice):
     with pytest.raises(ValidationError):
         preferences_update(user=alice, quiet_hours={"enabled": True, "start": "22:00"})
     assert not UserSettings.objects.exists()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_quiet_hours_that_start_when_they_end_are_refused(alice, enabled):
+    # given alice's quiet hours 22:00-07:00
+    preferences_update(user=alice, quiet_hours={"enabled": True, "start": "22:00", "end": "07:00", "timezone": "UTC"})
+    # when 09:00-09:00 is set, in one go or one end at a time
+    with pytest.raises(ValidationError) as exc:
+        preferences_update(user=alice, quiet_hours={"enabled": enabled, "start": "09:00", "end": "09:00"})
+    assert exc.value.message_dict == {"quiet_hours": ["Quiet hours must start and end at different times."]}
+    preferences_update(user=alice, quiet_hours={"start": "07:00", "end": "09:00"})
+    with pytest.raises(ValidationError) as exc:
+        preferences_update(user=alice, quiet_hours={"start": "09:00"})
+    # then it is refused and nothing of it is written
+    assert exc.value.message_dict == {"quiet_hours": ["Quiet hours must start and end at different times."]}
+    assert preferences_get(user=alice)["quiet_hours"] == {
+        "enabled": True,
+        "start": "07:00",
+        "end": "09:00",
+        "timezone": "UTC",
+    }
+
+
+def test_stored_equal_quiet_hours_do_not_block_other_changes(alice):
+    # given a row saved before equal times were refused
+    UserSettings.objects.create(user=alice, quiet_start=time(9, 0), quiet_end=time(9, 0))
+    # when alice changes only her digest, then that is saved
+    preferences_update(user=alice, email_digest="daily")
+    assert preferences_get(user=alice)["email_digest"] == "daily"

@@ -142,3 +142,96 @@ def test_devices_are_listed_and_removed_only_for_their_owner(alice_client, alice
     assert alice_client.post(f"/preferences/devices/webpush/{mine.pk}/remove/").status_code == 302
     assert list(WebPushDevice.objects.values_list("pk", flat=True)) == [theirs.pk]
     assert GCMDevice.objects.filter(pk=phone.pk).exists()
+
+
+def dnd_card(html: str) -> str:
+    match = re.search(r'<p id="dnd-status"[^>]*>([^<]*)</p>', html)
+    assert match, "no do-not-disturb card"
+    return match.group(1)
+
+
+def save(client, form: dict[str, str]) -> None:
+    """Save through the page and read the page once, so its "Preferences saved." is not left for the next one."""
+    response = client.post("/preferences/", form, follow=True)
+    assert flash_texts(response.content.decode()) == ["Preferences saved."]
+
+
+def flash_texts(html: str) -> list[str]:
+    return re.findall(r'<p class="flash-success">([^<]*)</p>', html)
+
+
+def test_do_not_disturb_card_and_flash_show_the_same_local_time(alice_client, alice):
+    # given alice in Tokyo, nine hours from the server's UTC
+    save(alice_client, full_form(timezone="Asia/Tokyo"))
+    # when she turns do-not-disturb on for an hour
+    response = alice_client.post("/preferences/do-not-disturb/", {"dnd": "1h"}, follow=True)
+    # then the flash and the card both say the same Tokyo time, and neither says the UTC time
+    until = UserSettings.objects.get(user=alice).muted_until
+    tokyo = timezone.localtime(until, zoneinfo.ZoneInfo("Asia/Tokyo")).strftime("%a %H:%M")
+    utc = timezone.localtime(until, zoneinfo.ZoneInfo("UTC")).strftime("%a %H:%M")
+    html = response.content.decode()
+    assert flash_texts(html) == [f"Do not disturb until {tokyo} (Asia/Tokyo). Urgent still comes."]
+    assert dnd_card(html) == f"On until {tokyo} (Asia/Tokyo). Urgent notifications still come through."
+    assert utc not in html
+
+
+def test_do_not_disturb_answers_json_without_a_flash_for_the_page_script(alice_client, alice):
+    # given alice in Tokyo
+    save(alice_client, full_form(timezone="Asia/Tokyo"))
+    # when the page's script asks for JSON
+    response = alice_client.post("/preferences/do-not-disturb/", {"dnd": "8h"}, HTTP_ACCEPT="application/json")
+    # then it gets the card's new text and no redirect, and no flash waits for the next page
+    until = UserSettings.objects.get(user=alice).muted_until
+    tokyo = timezone.localtime(until, zoneinfo.ZoneInfo("Asia/Tokyo")).strftime("%a %H:%M")
+    assert response.status_code == 200
+    assert response.json() == {
+        "muted_until": until.isoformat(),
+        "status": f"On until {tokyo} (Asia/Tokyo). Urgent notifications still come through.",
+        "message": f"Do not disturb until {tokyo} (Asia/Tokyo). Urgent still comes.",
+    }
+    assert flash_texts(alice_client.get("/preferences/").content.decode()) == []
+    off = alice_client.post("/preferences/do-not-disturb/", {"dnd": "off"}, HTTP_ACCEPT="application/json")
+    assert off.json() == {"muted_until": None, "status": "Off.", "message": "Do not disturb is off."}
+    bad = alice_client.post("/preferences/do-not-disturb/", {"dnd": "forever"}, HTTP_ACCEPT="application/json")
+    assert bad.status_code == 400
+    assert bad.json() == {"dnd": ["Unknown do-not-disturb choice."]}
+    assert UserSettings.objects.get(user=alice).muted_until is None
+
+
+def test_equal_quiet_hours_are_refused_on_the_page_and_nothing_is_saved(alice_client, alice):
+    # given alice's saved quiet hours 22:00-07:00
+    save(alice_client, full_form(quiet_enabled="on", quiet_start="22:00", quiet_end="07:00"))
+    # when she posts 09:00-09:00
+    form = full_form(quiet_enabled="on", quiet_start="09:00", quiet_end="09:00", email_digest="daily")
+    response = alice_client.post("/preferences/", form)
+    # then the page refuses it next to the quiet hours, and nothing changed
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Preferences saved." not in html
+    error = re.search(r'<p class="field-error" id="error-quiet_hours">([^<]*)</p>', html)
+    assert error and error.group(1) == "Quiet hours must start and end at different times."
+    assert 'aria-describedby="error-quiet_hours"' in html
+    document = preferences_get(user=alice)
+    assert document["quiet_hours"] == {"enabled": True, "start": "22:00", "end": "07:00", "timezone": "UTC"}
+    assert document["email_digest"] == "off"
+
+
+def test_errors_name_the_field_by_its_label_next_to_it_and_in_the_summary(alice_client, alice):
+    # when alice posts an unknown time zone and a start that is not a time
+    response = alice_client.post("/preferences/", full_form(timezone="Mars/Olympus", quiet_start="25:99"))
+    html = response.content.decode()
+    # then each error says the field's label, not the document's key, in the summary and next to the field
+    assert response.status_code == 400
+    summary = re.search(r'<div class="alert alert-error"[^>]*>.*?</div>', html, re.S)
+    assert summary
+    assert re.findall(r'<li><a href="#([a-z_]+)">([^<]*)</a></li>', summary.group(0)) == [
+        ("quiet_start", "From: must be HH:MM."),
+        ("timezone", "Time zone: unknown time zone."),
+    ]
+    assert re.search(r'<p class="field-error" id="error-timezone">Time zone: unknown time zone.</p>', html)
+    assert re.search(r'<select id="timezone"[^>]*aria-invalid="true" aria-describedby="error-timezone"', html)
+    assert re.search(r'<input type="time" id="quiet_start"[^>]*aria-describedby="error-quiet_start"', html)
+    assert "timezone: unknown time zone." not in html
+    assert "start: must be HH:MM." not in html
+    assert 'id="error-quiet_end"' not in html
+    assert not UserSettings.objects.filter(user=alice).exists()

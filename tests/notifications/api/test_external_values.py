@@ -2,7 +2,7 @@
 and one stored bad value never fails anyone else's send."""
 
 import itertools
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -194,3 +194,23 @@ def test_staff_editing_settings_in_the_admin_obey_the_same_bounds(staff, alice):
     assert browser.post(url, {**form, "muted_until_0": "2030-01-01"}).status_code == 302
     settings_row.refresh_from_db()
     assert settings_row.muted_until == datetime(2030, 1, 1, 23, 59, 59, tzinfo=UTC)
+
+
+def test_staff_cannot_save_quiet_hours_that_start_when_they_end_in_the_admin(staff, alice):
+    # given a staff member editing a user's settings in the admin
+    settings_row = UserSettings.objects.create(user=alice)
+    browser = Client()
+    browser.force_login(staff)
+    url = f"/admin/preferences/usersettings/{settings_row.pk}/change/"
+    form = {"user": alice.pk, "timezone": "UTC", "email_digest": "off", "quiet_hours_enabled": "on"}
+    # when the quiet hours start and end at 09:00
+    response = browser.post(url, {**form, "quiet_start": "09:00", "quiet_end": "09:00"})
+    # then the form says why and nothing is saved
+    assert response.status_code == 200
+    assert "Quiet hours must start and end at different times." in response.content.decode()
+    settings_row.refresh_from_db()
+    assert (settings_row.quiet_hours_enabled, settings_row.quiet_start, settings_row.quiet_end) == (False, None, None)
+    # and different times are saved
+    assert browser.post(url, {**form, "quiet_start": "09:00", "quiet_end": "17:00"}).status_code == 302
+    settings_row.refresh_from_db()
+    assert (settings_row.quiet_start, settings_row.quiet_end) == (time(9, 0), time(17, 0))

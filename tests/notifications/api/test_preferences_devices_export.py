@@ -133,3 +133,18 @@ def test_export_has_own_data_with_masked_tokens(alice, bob):
     assert data["devices"]["webpush"][0]["registration_id"] == "…9876"
     assert "secret-endpoint" not in str(data)
     assert set(data["preferences"]) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content"}
+
+
+def test_patch_refuses_quiet_hours_that_start_when_they_end(alice_client, alice):
+    # given alice's quiet hours 22:00-07:00
+    quiet = {"enabled": True, "start": "22:00", "end": "07:00", "timezone": "UTC"}
+    assert alice_client.patch(PREFS, {"quiet_hours": quiet}, format="json").status_code == 200
+    # when she sets 09:00-09:00 along with a digest
+    body = {"quiet_hours": {**quiet, "start": "09:00", "end": "09:00"}, "email_digest": "daily"}
+    response = alice_client.patch(PREFS, body, format="json")
+    # then 400 naming quiet_hours, and neither change is written
+    assert response.status_code == 400
+    assert response.json() == {"quiet_hours": ["Quiet hours must start and end at different times."]}
+    doc = alice_client.get(PREFS).json()
+    assert doc["quiet_hours"] == quiet
+    assert doc["email_digest"] == "off"

@@ -31,6 +31,17 @@ def test_send_to_ids_creates_one_row_per_recipient(sender_client, alice, bob):
     )
 
 
+def test_a_relative_image_url_is_accepted_like_a_relative_url(sender_client, alice):
+    # when a producer sends an image on this site by its path, as it may for `url`
+    payload = body(recipients=[alice.pk], url="/posts/42", image_url="/media/a.png")
+    response = sender_client.post(SEND, payload, format="json")
+    # then it is accepted and stored as sent, for alice's clients to show
+    assert response.status_code == 201, response.content
+    content = Content.objects.get(uuid=response.data["id"])
+    assert (content.image_url, content.url) == ("/media/a.png", "/posts/42")
+    assert Notification.objects.filter(content=content, recipient=alice).count() == 1
+
+
 def test_send_by_usernames(sender_client, alice):
     response = sender_client.post(SEND, body(recipient_usernames=["alice"]), format="json")
     assert response.status_code == 201
@@ -80,7 +91,9 @@ def to(**overrides):
         (to(url="/ok path"), "url"),
         (to(image_url="https://cdn.example/\r\n/x.png"), "image_url"),
         (to(actions=[{"label": "a", "url": "/\t/evil.example"}]), "actions"),
-        (to(image_url="/relative.png"), "image_url"),
+        (to(image_url="//evil.example.com/a.png"), "image_url"),
+        (to(image_url="javascript:alert(1)"), "image_url"),
+        (to(image_url="/\t/evil.example/a.png"), "image_url"),
         (to(actions=[{"label": "a", "url": "/a"}] * 4), "actions"),
         (to(actions=[{"label": "a", "url": "javascript:x"}]), "actions"),
         (to(actions=[{"label": "a", "url": "/a", "style": "huge"}]), "actions"),

@@ -51,6 +51,21 @@ def test_web_push_is_signed_encrypted_and_carries_ttl_urgency_topic(push_service
     assert reload(row).status == DeliveryStatus.SENT
 
 
+def test_web_push_resolves_a_relative_image_against_the_site_url(push_service, settings, alice):
+    # given alice subscribed, and a site served at SITE_URL
+    settings.SITE_URL = "https://notify.example.com/"
+    subscription = push_service.subscription("alice-1")
+    _device(alice, subscription)
+    # when a notification with an image on this site (a path) is pushed
+    result = send([alice], category="comment", title="Photo", url="/posts/42", image_url="/media/a.png")
+    assert send_now(deliveries_of(result, channel="webpush")) == {"sent": 1}
+    # then the push carries absolute URLs: the service worker has no page to resolve a path against
+    (request,) = push_service.requests
+    payload = push_decrypt(request, subscription)
+    assert payload["image"] == "https://notify.example.com/media/a.png"
+    assert payload["url"] == "https://notify.example.com/posts/42"
+
+
 def test_web_push_of_a_private_category_carries_generic_text(push_service, alice):
     subscription = push_service.subscription("alice-1")
     _device(alice, subscription)
