@@ -135,26 +135,49 @@ export async function onSubmit(event) {
   if (!kind || form.dataset.plain) return;
   event.preventDefault();
   const submitter = event.submitter;
+  if (kind === "state") {
+    // Every press is a wish: one made while the last is in flight (u, u) runs after it, in order, never dropped.
+    const action = submitter ? submitter.value : "";
+    const previous = stateChains.get(form) || Promise.resolve();
+    const next = previous.then(() => runState(form, submitter, action));
+    stateChains.set(form, next);
+    next.finally(() => { if (stateChains.get(form) === next) stateChains.delete(form); });
+    return;
+  }
   // Busy, not disabled: disabling the focused button would drop keyboard focus to the page body.
   if (form.getAttribute("aria-busy") === "true") return;
   form.setAttribute("aria-busy", "true");
   try {
-    if (kind === "state") {
-      const action = submitter ? submitter.value : "";
-      await stateAction([form.closest("[data-id]").dataset.id], action);
-    } else if (kind === "mark-all") {
+    if (kind === "mark-all") {
       await markAll();
     } else if (kind === "send-test") {
       await sendTest(form, submitter);
     }
   } catch {
-    // Fall back to the plain form post (full page load), which always works.
-    form.dataset.plain = "1";
-    if (submitter && submitter.name) form.append(h("input", { type: "hidden", name: submitter.name, value: submitter.value }));
-    form.submit();
+    plainSubmit(form, submitter);
   } finally {
     form.removeAttribute("aria-busy");
   }
+}
+
+const stateChains = new WeakMap();
+
+async function runState(form, submitter, action) {
+  form.setAttribute("aria-busy", "true");
+  try {
+    await stateAction([form.closest("[data-id]").dataset.id], action);
+  } catch {
+    plainSubmit(form, submitter);
+  } finally {
+    form.removeAttribute("aria-busy");
+  }
+}
+
+/** Fall back to the plain form post (full page load), which always works. */
+function plainSubmit(form, submitter) {
+  form.dataset.plain = "1";
+  if (submitter && submitter.name) form.append(h("input", { type: "hidden", name: submitter.name, value: submitter.value }));
+  form.submit();
 }
 
 /** Opening a notification (its title, a dropdown item, a toast) marks it read, on this and every other tab. */
