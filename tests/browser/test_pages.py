@@ -512,8 +512,8 @@ CSP_PAGES = [
     ("sam", "/admin/notifications/notification/", "#result_list"),
     ("sam", "/admin/notifications/category/add/", "#content form"),
     ("sam", "/admin/notifications/content/announce/", "#content form"),
-    ("sam", "/admin/notifications/content/", "#result_list"),
-    ("sam", "/admin/notifications/delivery/", "#result_list"),
+    ("sam", "/admin/notifications/content/", "#changelist"),
+    ("sam", "/admin/notifications/delivery/", "#changelist"),
     ("carol", "/api/v1/docs/", ".swagger-ui .info"),
 ]
 
