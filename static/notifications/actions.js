@@ -139,9 +139,7 @@ export async function onSubmit(event) {
     // Every press is a wish: one made while the last is in flight (u, u) runs after it, in order, never dropped.
     const action = submitter ? submitter.value : "";
     const previous = stateChains.get(form) || Promise.resolve();
-    const next = previous.then(() => runState(form, submitter, action));
-    stateChains.set(form, next);
-    next.finally(() => { if (stateChains.get(form) === next) stateChains.delete(form); });
+    stateChains.set(form, previous.then(() => runState(form, submitter, action)));
     return;
   }
   // Busy, not disabled: disabling the focused button would drop keyboard focus to the page body.
@@ -160,6 +158,7 @@ export async function onSubmit(event) {
   }
 }
 
+// The last queued press of each form; runState never rejects, so a chain never stops.
 const stateChains = new WeakMap();
 
 async function runState(form, submitter, action) {

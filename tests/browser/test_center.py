@@ -117,6 +117,36 @@ def test_keyboard_walkthrough_with_shortcuts_undo_and_the_help_sheet(browser, da
     assert focus_is_visible(page)
 
 
+def test_a_second_press_while_the_first_is_in_flight_runs_after_it(browser, daphne_server, contexts):
+    # given a new unread notification, and the center's state requests held until the test lets them go
+    api_send(daphne_server, "liam", title="Liam quick presses")
+    context = login(browser, daphne_server, "liam")
+    contexts.append(context)
+    page = context.new_page()
+    held: list[Any] = []
+    page.route("**/notifications/bulk/", lambda route: held.append(route) if not held else route.continue_())
+    page.goto("/notifications/")
+    wait_live(page)
+    item = page.locator("#notification-list .n-item", has_text="Liam quick presses")
+    item.focus()
+
+    # when u (read) is pressed, and e (archive) while the read is still in flight
+    page.keyboard.press("u")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1
+    page.keyboard.press("e")
+    held[0].continue_()
+
+    # then both happen, in order: read, then archived (it leaves the inbox)
+    expect(item).to_have_count(0, timeout=LIVE)
+    state = server_state(daphne_server, context)["Liam quick presses"]
+    assert state["is_read"] is True
+    assert state["archived_at"] is not None
+
+
 def test_focus_stays_on_the_button_after_mark_read_and_moves_to_the_next_after_archive(
     browser, daphne_server, contexts
 ):
