@@ -254,7 +254,7 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # --- REST framework ----------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "notifications.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -309,6 +309,9 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
 # Each process keeps the categories in memory; edits are announced to every process, this bounds a lost announcement.
 CATEGORY_CACHE_SECONDS = env.float("CATEGORY_CACHE_SECONDS", default=60.0)
+# How long a process may use its copy of an API token and its user's permissions if the announcement of a change
+# (token deleted, user deactivated, permission removed) is lost; changes normally reach every process at once.
+API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=10.0)
 
 # --- WebSocket (docs/protocol.md) ----------------------------------------------------------------------------------
 WS_TICKET_TTL = 60  # seconds; single use
