@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# google-auth addresses the assertion to Google's token endpoint whatever token_uri says; Google accepts that.
+AUDIENCES = ["https://oauth2.googleapis.com/token"]
 PAYLOAD_MAX = 4096
 # errorCode -> (HTTP status, google.rpc status, message)
 ERRORS = {
@@ -140,7 +142,7 @@ class FcmServer:
             return 400, {"error": "unsupported_grant_type"}, {}
         try:
             claims = jwt.decode(
-                form.get("assertion", ""), self.key.public_key(), algorithms=["RS256"], audience=self.token_uri
+                form.get("assertion", ""), self.key.public_key(), algorithms=["RS256"], audience=AUDIENCES
             )
         except jwt.PyJWTError as exc:
             return 400, {"error": "invalid_grant", "error_description": str(exc)}, {}
