@@ -94,7 +94,10 @@ class ApnsPool(APNsKeyConnectionPool):
 
     async def create_connection(self) -> APNsBaseClientProtocol:
         host, port = apns_address()
-        factory = partial(self.protocol_class, self.apns_topic, self.loop, self.discard_connection, provider_token)
+        topic = self.apns_topic or ""
+        # aioapns annotates this callback as returning NoReturn although its own pool passes this very method.
+        lost: Any = self.discard_connection
+        factory = partial(self.protocol_class, topic, self.loop, lost, provider_token)
         _, protocol = await self.loop.create_connection(factory, host=host, port=port, ssl=self.ssl_context)
         return protocol
 
