@@ -339,8 +339,16 @@ APNS_KEY_ID = env.str("APNS_KEY_ID", default="")
 APNS_TEAM_ID = env.str("APNS_TEAM_ID", default="")
 APNS_TOPIC = env.str("APNS_TOPIC", default="")
 APNS_USE_SANDBOX = env.bool("APNS_USE_SANDBOX", default=DEBUG)
+# Where APNs requests go. Unset: Apple's production or sandbox host (APNS_USE_SANDBOX), port 443. The test suite
+# points these at a loopback HTTP/2 server; APNS_CA_FILE is a CA bundle to trust instead of the system's.
+APNS_HOST = env.str("APNS_HOST", default="")
+APNS_PORT = env.int("APNS_PORT", default=443)
+APNS_CA_FILE = env.str("APNS_CA_FILE", default="")
 # Path of a Firebase service-account JSON file; set = FCM on.
 FCM_CREDENTIALS = env.str("FCM_CREDENTIALS", default="")
+# Base URL of the FCM HTTP v1 API. Unset: Google's. The test suite points it at a loopback server (the OAuth token
+# endpoint is the service-account file's own token_uri).
+FCM_API_URL = env.str("FCM_API_URL", default="")
 # Web Push (VAPID). Unset: a key pair is generated on first use and kept in VAPID_KEY_FILE (git-ignored).
 VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
 VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")

@@ -1,10 +1,12 @@
-"""R3 with real processes: a Celery worker (with embedded beat) on its own Redis, PostgreSQL, a real SMTP server.
+"""R3 with real processes: a Celery worker (with embedded beat) on its own Redis, PostgreSQL, a real SMTP server
+(and the loopback APNs and FCM servers for the push run).
 
 - a worker SIGKILLed mid-delivery: after a restart every due email is sent, at most one of them twice, none lost;
 - the broker stopped while sending (and notifications sent while it is down): everything goes out once it is back.
 Each test starts its OWN redis-server on a free port and kills only that one and the workers it started.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -18,6 +20,7 @@ import pytest
 from celery import Celery
 from django.conf import settings
 from django.db import connection
+from push_notifications.models import APNSDevice, GCMDevice
 
 from notifications import tasks
 from notifications.models import Delivery
@@ -171,7 +174,7 @@ def rig(postgres, transactional_db, tmp_path, monkeypatch):
         pass
 
     r = Rig()
-    r.broker, r.smtp, r.workers = broker, smtp, workers
+    r.broker, r.smtp, r.workers, r.env = broker, smtp, workers, env  # env: what workers started later get
 
     def start_worker(name: str) -> Worker:
         worker = Worker(env, tmp_path, name)
@@ -240,3 +243,42 @@ def test_broker_down_while_sending_everything_goes_out_once_it_is_back(rig):
     counts = _subjects(rig.smtp)
     assert set(counts) == expected
     assert max(counts.values()) <= 2
+
+
+def test_a_worker_pushes_through_apns_and_fcm_on_the_wire(rig, apns_server, fcm_server):
+    # given a worker configured like production, through the environment, with APNs and FCM at the loopback servers
+    rig.env.update(
+        {
+            "APNS_KEY_PATH": settings.APNS_KEY_PATH,
+            "APNS_KEY_ID": settings.APNS_KEY_ID,
+            "APNS_TEAM_ID": settings.APNS_TEAM_ID,
+            "APNS_TOPIC": settings.APNS_TOPIC,
+            "APNS_USE_SANDBOX": "false",
+            "APNS_HOST": settings.APNS_HOST,
+            "APNS_PORT": str(settings.APNS_PORT),
+            "APNS_CA_FILE": settings.APNS_CA_FILE,
+            "FCM_CREDENTIALS": settings.FCM_CREDENTIALS,
+            "FCM_API_URL": settings.FCM_API_URL,
+        }
+    )
+    rig.start_worker("w1")
+    # and alice with an iPhone, an uninstalled iPad and an Android phone
+    alice = make_user("alice")
+    iphone, ipad = (hashlib.sha256(name).hexdigest() for name in (b"iphone", b"ipad"))
+    APNSDevice.objects.create(user=alice, registration_id=iphone)
+    APNSDevice.objects.create(user=alice, registration_id=ipad)
+    GCMDevice.objects.create(user=alice, registration_id="android-1", cloud_message_type="FCM")
+    apns_server.answers[ipad] = (410, "Unregistered")
+    # when an urgent notification is sent (planned and dispatched on commit, as from the API)
+    result = send([alice], category="mention", title="Server down", priority="urgent", group_key="incident-7")
+    # then the worker delivers it to APNs and FCM, and deactivates only the uninstalled device
+    pushes = Delivery.objects.filter(notification__content=result.content, channel__in=["apns", "fcm"])
+    assert pushes.count() == 3
+    _wait(lambda: not pushes.exclude(status__in=["sent", "dead"]).exists(), 25, "push deliveries not all done")
+    (ios,) = apns_server.sent(iphone)
+    assert ios.payload["aps"]["alert"] == {"title": "Server down"} and ios.headers["apns-collapse-id"] == "incident-7"
+    (android,) = fcm_server.sends("android-1")
+    assert android.status == 200 and android.body["message"]["notification"] == {"title": "Server down"}
+    assert sorted(pushes.values_list("status", flat=True)) == ["dead", "sent", "sent"]
+    assert list(APNSDevice.objects.filter(active=False).values_list("registration_id", flat=True)) == [ipad]
+    assert GCMDevice.objects.get(registration_id="android-1").active
