@@ -15,12 +15,14 @@ from django.template.response import TemplateResponse
 
 from .. import services
 from ..models import Category, Content, Priority
-from ..validation import SendSpec, send_validate
+from ..validation import SendSpec, send_fields, send_validate
 
 TEMPLATE = "admin/notifications/announcement.html"
 
 
 class AnnouncementForm(forms.Form):
+    """Its send fields are named as in validation.SendFields (an empty priority is the category's default)."""
+
     audience = forms.ChoiceField(label="Audience")
     category = forms.ModelChoiceField(queryset=Category.objects.all(), to_field_name="slug")
     priority = forms.ChoiceField(choices=[("", "Category default"), *Priority.choices], required=False)
@@ -47,13 +49,7 @@ def _checked(form: AnnouncementForm) -> tuple[SendSpec, int] | None:
     """The send as the service will store it, and the audience's size (one COUNT); None with the form's errors."""
     data = form.cleaned_data
     try:
-        spec = send_validate(
-            category=data["category"],
-            title=data["title"],
-            body=data["body"],
-            url=data["url"],
-            priority=data["priority"] or None,
-        )
+        spec = send_validate(send_fields(data))
         reach = services.audience_users(data["audience"]).count()
     except ValidationError as exc:
         form.add_validation_error(exc)
@@ -67,14 +63,10 @@ def _send(request: HttpRequest, form: AnnouncementForm) -> HttpResponse | None:
     try:
         result = services.notification_broadcast(
             audience=data["audience"],
-            category=data["category"],
-            title=data["title"],
-            body=data["body"],
-            url=data["url"],
-            priority=data["priority"] or None,
             actor=request.user,
             producer="admin",
             idempotency_key=f"announce:{data['token']}",
+            **send_fields(data),
         )
     except ValidationError as exc:
         form.add_validation_error(exc)

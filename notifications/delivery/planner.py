@@ -36,6 +36,7 @@ from ..models import (
     DeliveryPlanPending,
     DeliveryStatus,
     Notification,
+    SkipReason,
 )
 from .policy import delivery_plan
 from .registry import PUSH, delivery_channels, devices
@@ -252,7 +253,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             )
 
 
-def deliveries_cancel(*, notification_ids: Sequence[int], reason: str) -> int:
+def deliveries_cancel(*, notification_ids: Sequence[int], reason: SkipReason) -> int:
     """Pending or retrying deliveries of these notifications become skipped(reason)."""
     if not notification_ids:
         return 0
