@@ -13,8 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from .models import Category, Delivery, DeliveryStatus, Notification, UserSeq
+from .models import Category, Delivery, DeliveryChannel, DeliveryStatus, Notification, UserSeq
 
 
 class Status:
@@ -227,3 +228,30 @@ def content_fan_out(*, content_id: int) -> FanOut:
     for channel, status, count in grouped:
         deliveries.setdefault(channel, {})[status] = count
     return FanOut(recipients=counts["recipients"], read=counts["read"], deliveries=deliveries)
+
+
+# --- Devices ------------------------------------------------------------------------------------------------------
+
+PUSH_CHANNELS = (DeliveryChannel.APNS, DeliveryChannel.FCM, DeliveryChannel.WEBPUSH)
+
+
+def devices(channel: str) -> QuerySet[Any]:
+    """Every device of a push delivery channel ("apns", "fcm", "webpush"), active or not: callers filter.
+
+    The one lookup of devices for planning, sending, the devices API, the export, the preferences page and the
+    admin. FCM devices are django-push-notifications' GCMDevice rows with cloud_message_type "FCM": the library's
+    legacy "GCM" rows are never sent to, so nothing else shows or counts them as FCM devices either.
+    ValueError for any other channel.
+    """
+    if channel == DeliveryChannel.APNS:
+        return APNSDevice.objects.all()
+    if channel == DeliveryChannel.FCM:
+        return GCMDevice.objects.filter(cloud_message_type="FCM")
+    if channel == DeliveryChannel.WEBPUSH:
+        return WebPushDevice.objects.all()
+    raise ValueError(channel)
+
+
+def device_list_of(*, user: AbstractBaseUser, channel: str) -> QuerySet[Any]:
+    """The user's own devices of one push delivery channel, oldest first."""
+    return devices(channel).filter(user=user).order_by("pk")

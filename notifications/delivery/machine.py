@@ -31,9 +31,10 @@ from preferences.selectors import channel_enabled, preferences_explicit_bulk, us
 
 from .. import jobs, metrics
 from ..models import ChannelKind, Delivery, DeliveryChannel, DeliveryStatus, SkipReason
+from ..selectors import devices
 from .base import Message, Outcome
 from .policy import quiet_until
-from .registry import PUSH, delivery_channels, device_deactivate, devices
+from .registry import PUSH, delivery_channels, device_deactivate
 
 logger = logging.getLogger(__name__)
 

@@ -38,8 +38,9 @@ from ..models import (
     Notification,
     SkipReason,
 )
+from ..selectors import devices
 from .policy import delivery_plan
-from .registry import PUSH, delivery_channels, devices
+from .registry import PUSH, delivery_channels
 
 logger = logging.getLogger(__name__)
 
