@@ -22,6 +22,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from preferences.selectors import user_settings_get
+from preferences.zones import zone_or_utc
 
 from . import selectors, services
 from .models import Category, Content, Notification, Priority
@@ -53,10 +54,7 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(user_settings_get(user=user).timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return zone_or_utc(user_settings_get(user=user).timezone)
 
 
 TABS = [(selectors.Status.UNREAD, "Unread"), (selectors.Status.INBOX, "All"), (selectors.Status.ARCHIVED, "Archived")]

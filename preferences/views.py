@@ -18,6 +18,7 @@ from notifications.views import AuthedRequest
 
 from . import selectors, services
 from .models import DigestCadence, UserSettings
+from .zones import zone_or_utc
 
 # Do-not-disturb choices: label and how long. "tomorrow" means 08:00 tomorrow in the user's time zone.
 DND_CHOICES = (("1h", "For 1 hour"), ("8h", "For 8 hours"), ("tomorrow", "Until tomorrow"), ("off", "Off"))
@@ -112,10 +113,7 @@ def page_errors(exc: ValidationError) -> list[dict[str, str]]:
 def _local(value: datetime | None, zone_name: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        return timezone.localtime(value, zoneinfo.ZoneInfo(zone_name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return value
+    return timezone.localtime(value, zone_or_utc(zone_name))
 
 
 def dnd_until_label(until: datetime, zone_name: str) -> str:
@@ -232,10 +230,7 @@ def _dnd_until(choice: str, zone_name: str) -> datetime | None:
     if choice == "8h":
         return now + timedelta(hours=8)
     if choice == "tomorrow":
-        try:
-            zone = zoneinfo.ZoneInfo(zone_name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = zoneinfo.ZoneInfo("UTC")
+        zone = zone_or_utc(zone_name)
         tomorrow = timezone.localtime(now, zone).date() + timedelta(days=1)
         return datetime.combine(tomorrow, MORNING, tzinfo=zone)
     return None
