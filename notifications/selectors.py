@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
@@ -18,13 +18,18 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 from .models import Category, Delivery, DeliveryChannel, DeliveryStatus, Notification, UserSeq
 
 
-class Status:
-    UNREAD = "unread"
-    READ = "read"
-    ARCHIVED = "archived"
-    ALL = "all"
-    INBOX = "inbox"  # default: everything but archived
-    CHOICES = (UNREAD, READ, ARCHIVED, ALL)
+class Status(models.TextChoices):
+    """Which of the user's notifications a list shows."""
+
+    UNREAD = "unread", "Unread"
+    READ = "read", "Read"
+    ARCHIVED = "archived", "Archived"
+    ALL = "all", "All"
+    INBOX = "inbox", "All but archived"  # the default when no status is asked for; not a filter clients send
+
+
+# The `status` values a client may ask for (REST `status=`, the center's ?status=).
+STATUS_FILTERS = (Status.UNREAD, Status.READ, Status.ARCHIVED, Status.ALL)
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:

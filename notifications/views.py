@@ -102,7 +102,7 @@ def center(request: AuthedRequest) -> HttpResponse:
     user = request.user
     problems: list[str] = []
     status = request.GET.get("status") or selectors.Status.INBOX
-    if status not in (*selectors.Status.CHOICES, selectors.Status.INBOX):
+    if status not in (*selectors.STATUS_FILTERS, selectors.Status.INBOX):
         problems.append(f"Unknown status “{status[:40]}”; showing all.")
         status = selectors.Status.INBOX
     all_categories = list(selectors.category_list())

@@ -124,13 +124,12 @@ def _owner_fields_clear(device: Any) -> None:
 
 
 class DeviceRegisterMixin:
-    """POST registers the token for the caller; the same token from another user moves to the caller.
+    """POST registers the token for the caller; the same token from another user moves to the caller."""
 
-    `queryset` is selectors.devices(kind): the devices of this kind that are sent to. The token is looked up among
-    all rows of the model (tokens are unique per model), and a row found is saved with `register_as`, so it becomes
-    one of them (a legacy GCM row re-registered through the FCM endpoint becomes an FCM device).
-    """
-
+    # (A comment, not the docstring: the docstring is the schema's description.) `queryset` is
+    # selectors.devices(kind), the devices of this kind that are sent to. A token is looked up among all rows of the
+    # model (tokens are unique per model) and a row found is saved with `register_as`, so it becomes one of them: a
+    # legacy GCM row registered again through the FCM endpoint becomes an FCM device.
     register_as: dict[str, Any] = {}
 
     def get_object(self) -> Any:

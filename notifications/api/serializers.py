@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ..models import Priority
-from ..selectors import Status
+from ..selectors import STATUS_FILTERS
 from ..validation import (
     ACTION_LABEL_MAX,
     ACTION_STYLES,
@@ -164,7 +164,7 @@ class NotificationSerializer(serializers.Serializer):
 
 class NotificationListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=Status.CHOICES, required=False, help_text="Default: everything but archived."
+        choices=STATUS_FILTERS, required=False, help_text="Default: everything but archived."
     )
     category = serializers.ListField(child=serializers.SlugField(max_length=50), required=False)
     priority = serializers.ListField(child=serializers.ChoiceField(choices=Priority.choices), required=False)
