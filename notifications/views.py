@@ -49,7 +49,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
+    """The page's script asked for a JSON answer (the center's and the preferences page's alike)."""
     return "application/json" in request.headers.get("Accept", "")
 
 
@@ -212,7 +213,7 @@ def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
     except Notification.DoesNotExist:
         raise Http404 from None
     changed = services.notification_update_state(user=request.user, ids=[id], **changes)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(
             {
                 "changed": [str(i) for i in changed],
@@ -235,12 +236,12 @@ def notifications_bulk_state(request: AuthedRequest) -> HttpResponse:
     ids = request.POST.getlist("ids")
     if changes is None or not ids or len(ids) > BULK_MAX:
         message = "Choose an action." if changes is None else f"Select between 1 and {BULK_MAX} notifications."
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"errors": {"__all__": [message]}}, status=400)
         messages.error(request, message)
         return _back(request)
     changed = services.notification_update_state(user=request.user, ids=ids, **changes)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(
             {
                 "changed": [str(i) for i in changed],
@@ -262,7 +263,7 @@ def mark_all_read(request: AuthedRequest) -> HttpResponse:
         .values_list("uuid", flat=True)[: UNDO_IDS_MAX + 1]
     )
     updated = services.notification_mark_all_read(user=request.user)
-    if _wants_json(request):
+    if wants_json(request):
         undo = [str(i) for i in ids] if len(ids) <= UNDO_IDS_MAX and updated == len(ids) else []
         return JsonResponse({"updated": updated, "unread_count": 0, "ids": undo})
     if updated:
@@ -303,7 +304,7 @@ def send_test(request: AuthedRequest) -> HttpResponse:
             except ValidationError as exc:
                 errors = exc.message_dict
         status_code = 400
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"errors": errors} if errors else {"sent": True}, status=status_code if errors else 201)
     if errors:
         for message_list in errors.values():

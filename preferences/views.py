@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from notifications.models import Category, ChannelKind, Priority
-from notifications.views import AuthedRequest
+from notifications.views import AuthedRequest, wants_json
 
 from . import selectors, services
 from .models import DigestCadence, UserSettings
@@ -219,10 +219,6 @@ def preferences_page(request: AuthedRequest) -> HttpResponse:
     )
 
 
-def _wants_json(request: AuthedRequest) -> bool:
-    return request.headers.get("Accept", "").startswith("application/json")
-
-
 def _dnd_until(choice: str, zone_name: str) -> datetime | None:
     now = timezone.now()
     if choice == "1h":
@@ -241,7 +237,7 @@ def _dnd_until(choice: str, zone_name: str) -> datetime | None:
 def do_not_disturb(request: AuthedRequest) -> HttpResponse:
     choice = request.POST.get("dnd", "")
     if choice not in dict(DND_CHOICES):
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"dnd": ["Unknown do-not-disturb choice."]}, status=400)
         return HttpResponse("Unknown do-not-disturb choice.", status=400, content_type="text/plain")
     settings = selectors.user_settings_get(user=request.user)
@@ -251,7 +247,7 @@ def do_not_disturb(request: AuthedRequest) -> HttpResponse:
         message = "Do not disturb is off."
     else:
         message = f"Do not disturb until {dnd_until_label(until, settings.timezone)}. Urgent still comes."
-    if _wants_json(request):
+    if wants_json(request):
         # preferences.js: the page stays as it is, unsaved edits in the other form included.
         return JsonResponse(
             {
