@@ -192,6 +192,10 @@ def _usernames_lookup(names: Iterable[str]) -> dict[str, int]:
 
 def _usernames_ids(names: Iterable[str], found: Mapping[str, int]) -> list[int]:
     """The ids of these usernames among `found`; the one error every producer gives for unknown names."""
+    names = list(names)
+    bad = [repr(name) for name in names if not isinstance(name, str)]
+    if bad:
+        raise ValidationError({USERNAMES_FIELD: [f"Not usernames: {', '.join(bad[:20])}."]})
     wanted = set(names)
     missing = sorted(wanted - set(found))
     if missing:
@@ -204,7 +208,7 @@ def usernames_resolve(names: Iterable[str]) -> list[int]:
     """Active users' ids for these usernames, sorted and unique (the REST `recipient_usernames`, the notify
     command's --to). Any unknown or inactive name: ValidationError on `recipient_usernames` naming them."""
     names = list(names)
-    return _usernames_ids(names, _usernames_lookup(names))
+    return _usernames_ids(names, _usernames_lookup(n for n in names if isinstance(n, str)))
 
 
 # --- Sends --------------------------------------------------------------------------------------------------------

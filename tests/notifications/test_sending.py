@@ -24,6 +24,9 @@ def test_usernames_resolve_names_every_unknown_or_inactive_user(alice):
     with pytest.raises(ValidationError) as caught:
         usernames_resolve(["ghost", "alice", "carol"])
     assert caught.value.message_dict == {"recipient_usernames": ["Unknown or inactive users: carol, ghost."]}
+    with pytest.raises(ValidationError) as caught:
+        usernames_resolve(["alice", 7, ["x"]])  # type: ignore[list-item]
+    assert caught.value.message_dict == {"recipient_usernames": ["Not usernames: 7, ['x']."]}
 
 
 def test_the_notify_command_gives_the_same_username_error(alice):
