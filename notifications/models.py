@@ -172,6 +172,23 @@ class DeliveryStatus(models.TextChoices):
     DEAD = "dead", "Dead"
 
 
+class SkipReason(models.TextChoices):
+    """Why a delivery was skipped (Delivery.skip_reason): the re-check before sending, or a read that cancelled it.
+
+    The column carries no `choices` yet: that is a migration of its own, left out so this one does not collide with
+    other schema work; the values are exactly what rows already hold.
+    """
+
+    READ = "read", "Read"
+    ARCHIVED = "archived", "Archived"
+    EXPIRED = "expired", "Expired"
+    USER_INACTIVE = "user_inactive", "User inactive"
+    PREFERENCE_OFF = "preference_off", "Preference off"
+    NO_ADDRESS = "no_address", "No email address"
+    DEVICE_INACTIVE = "device_inactive", "Device inactive"
+    CHANNEL_OFF = "channel_off", "Delivery channel not configured"
+
+
 class Delivery(models.Model):
     """One notification x external delivery channel x target. Unique, so a retry never sends twice."""
 

@@ -10,20 +10,26 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from .models import Category, Delivery, DeliveryStatus, Notification, UserSeq
+from .models import Category, Delivery, DeliveryChannel, DeliveryStatus, Notification, UserSeq
 
 
-class Status:
-    UNREAD = "unread"
-    READ = "read"
-    ARCHIVED = "archived"
-    ALL = "all"
-    INBOX = "inbox"  # default: everything but archived
-    CHOICES = (UNREAD, READ, ARCHIVED, ALL)
+class Status(models.TextChoices):
+    """Which of the user's notifications a list shows."""
+
+    UNREAD = "unread", "Unread"
+    READ = "read", "Read"
+    ARCHIVED = "archived", "Archived"
+    ALL = "all", "All"
+    INBOX = "inbox", "All but archived"  # the default when no status is asked for; not a filter clients send
+
+
+# The `status` values a client may ask for (REST `status=`, the center's ?status=).
+STATUS_FILTERS = (Status.UNREAD, Status.READ, Status.ARCHIVED, Status.ALL)
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
@@ -227,3 +233,30 @@ def content_fan_out(*, content_id: int) -> FanOut:
     for channel, status, count in grouped:
         deliveries.setdefault(channel, {})[status] = count
     return FanOut(recipients=counts["recipients"], read=counts["read"], deliveries=deliveries)
+
+
+# --- Devices ------------------------------------------------------------------------------------------------------
+
+PUSH_CHANNELS = (DeliveryChannel.APNS, DeliveryChannel.FCM, DeliveryChannel.WEBPUSH)
+
+
+def devices(channel: str) -> QuerySet[Any]:
+    """Every device of a push delivery channel ("apns", "fcm", "webpush"), active or not: callers filter.
+
+    The one lookup of devices for planning, sending, the devices API, the export, the preferences page and the
+    admin. FCM devices are django-push-notifications' GCMDevice rows with cloud_message_type "FCM": the library's
+    legacy "GCM" rows are never sent to, so nothing else shows or counts them as FCM devices either.
+    ValueError for any other channel.
+    """
+    if channel == DeliveryChannel.APNS:
+        return APNSDevice.objects.all()
+    if channel == DeliveryChannel.FCM:
+        return GCMDevice.objects.filter(cloud_message_type="FCM")
+    if channel == DeliveryChannel.WEBPUSH:
+        return WebPushDevice.objects.all()
+    raise ValueError(channel)
+
+
+def device_list_of(*, user: AbstractBaseUser, channel: str) -> QuerySet[Any]:
+    """The user's own devices of one push delivery channel, oldest first."""
+    return devices(channel).filter(user=user).order_by("pk")

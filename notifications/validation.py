@@ -2,9 +2,10 @@
 
 import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -83,6 +84,34 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+class SendFields(TypedDict, total=False):
+    """The one definition of what a send carries besides its recipients (contract.md's send body and Python API).
+
+    notify(), notification_broadcast(), each item of notification_send_bulk(), the REST send views, the admin
+    announcement and the notify command all pass these, by these names; send_validate() turns them into a SendSpec.
+    """
+
+    category: Required[str | Category]
+    title: Required[str]
+    body: str
+    url: str
+    image_url: str
+    priority: str | None
+    actions: list[dict[str, str]] | None
+    data: dict[str, Any] | None
+    group_key: str
+    expires_at: datetime | str | None
+
+
+SEND_FIELDS: tuple[str, ...] = tuple(SendFields.__annotations__)
+SEND_FIELDS_SET = frozenset(SEND_FIELDS)
+
+
+def send_fields(values: Mapping[str, Any]) -> SendFields:
+    """The send's fields among other values (a form's cleaned data, a serializer's, a command's options)."""
+    return cast(SendFields, {name: values[name] for name in SEND_FIELDS if name in values})
 
 
 @dataclass(frozen=True)
@@ -207,21 +236,18 @@ def _data(errors: dict[str, list[str]], value: Any) -> dict[str, Any]:
     return value
 
 
-def send_validate(
-    *,
-    category: Any,
-    title: Any,
-    body: Any = "",
-    url: Any = "",
-    image_url: Any = "",
-    priority: Any = None,
-    actions: Any = None,
-    data: Any = None,
-    group_key: Any = "",
-    expires_at: Any = None,
-    categories: dict[str, Category] | None = None,
-) -> SendSpec:
-    """Check every rule of contract.md's send body; raise one ValidationError listing every bad field."""
+def send_validate(fields: Mapping[str, Any], *, categories: dict[str, Category] | None = None) -> SendSpec:
+    """Check every rule of contract.md's send body; raise one ValidationError listing every bad field.
+
+    `fields`: a send's fields (SendFields) from any producer, values not yet trusted. A key that is not a send field
+    is a TypeError, as an unknown keyword argument of notify() always was.
+    """
+    unknown = set(fields) - SEND_FIELDS_SET
+    if unknown:
+        raise TypeError(f"Unknown send field(s): {', '.join(sorted(map(str, unknown)))}.")
+    category, priority = fields.get("category"), fields.get("priority")
+    title, body, url, image_url = (fields.get(name) for name in ("title", "body", "url", "image_url"))
+    actions, data, group_key, expires_at = (fields.get(name) for name in ("actions", "data", "group_key", "expires_at"))
     errors: dict[str, list[str]] = {}
     if isinstance(category, Category):
         category_obj: Category | None = category
@@ -232,7 +258,9 @@ def send_validate(
             category_obj = category_get(category)
         else:
             category_obj = categories.get(category)
-        if category_obj is None:
+        if category is None:
+            errors["category"] = ["This field is required."]
+        elif category_obj is None:
             errors["category"] = [f"Unknown category {category!r}."]
     if priority in (None, ""):
         priority = category_obj.default_priority if category_obj else Priority.NORMAL

@@ -22,6 +22,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from preferences.selectors import user_settings_get
+from preferences.zones import zone_or_utc
 
 from . import selectors, services
 from .models import Category, Content, Notification, Priority
@@ -48,15 +49,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
+    """The page's script asked for a JSON answer (the center's and the preferences page's alike)."""
     return "application/json" in request.headers.get("Accept", "")
 
 
 def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(user_settings_get(user=user).timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return zone_or_utc(user_settings_get(user=user).timezone)
 
 
 TABS = [(selectors.Status.UNREAD, "Unread"), (selectors.Status.INBOX, "All"), (selectors.Status.ARCHIVED, "Archived")]
@@ -104,7 +103,7 @@ def center(request: AuthedRequest) -> HttpResponse:
     user = request.user
     problems: list[str] = []
     status = request.GET.get("status") or selectors.Status.INBOX
-    if status not in (*selectors.Status.CHOICES, selectors.Status.INBOX):
+    if status not in (*selectors.STATUS_FILTERS, selectors.Status.INBOX):
         problems.append(f"Unknown status “{status[:40]}”; showing all.")
         status = selectors.Status.INBOX
     all_categories = list(selectors.category_list())
@@ -214,7 +213,7 @@ def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
     except Notification.DoesNotExist:
         raise Http404 from None
     changed = services.notification_update_state(user=request.user, ids=[id], **changes)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(
             {
                 "changed": [str(i) for i in changed],
@@ -237,12 +236,12 @@ def notifications_bulk_state(request: AuthedRequest) -> HttpResponse:
     ids = request.POST.getlist("ids")
     if changes is None or not ids or len(ids) > BULK_MAX:
         message = "Choose an action." if changes is None else f"Select between 1 and {BULK_MAX} notifications."
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"errors": {"__all__": [message]}}, status=400)
         messages.error(request, message)
         return _back(request)
     changed = services.notification_update_state(user=request.user, ids=ids, **changes)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(
             {
                 "changed": [str(i) for i in changed],
@@ -264,7 +263,7 @@ def mark_all_read(request: AuthedRequest) -> HttpResponse:
         .values_list("uuid", flat=True)[: UNDO_IDS_MAX + 1]
     )
     updated = services.notification_mark_all_read(user=request.user)
-    if _wants_json(request):
+    if wants_json(request):
         undo = [str(i) for i in ids] if len(ids) <= UNDO_IDS_MAX and updated == len(ids) else []
         return JsonResponse({"updated": updated, "unread_count": 0, "ids": undo})
     if updated:
@@ -305,7 +304,7 @@ def send_test(request: AuthedRequest) -> HttpResponse:
             except ValidationError as exc:
                 errors = exc.message_dict
         status_code = 400
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"errors": errors} if errors else {"sent": True}, status=status_code if errors else 201)
     if errors:
         for message_list in errors.values():

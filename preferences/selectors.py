@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from notifications.models import Category, ChannelKind
+from notifications.selectors import devices as devices_of
 from notifications.validation import DATETIME_MAX, DATETIME_MIN
 
 from .models import Preference, UserSettings
@@ -98,21 +99,18 @@ def preferences_get(*, user: AbstractBaseUser) -> dict[str, Any]:
     }
 
 
-def device_models() -> dict[str, Any]:
-    """The user's push devices by kind (django-push-notifications models; FCM devices are GCMDevice)."""
-    from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
-
-    return {"webpush": WebPushDevice, "fcm": GCMDevice, "apns": APNSDevice}
+# Device kinds as the preferences page names them (delivery channel names), in the order the page lists ties.
+DEVICE_KINDS = ("webpush", "fcm", "apns")
 
 
 def device_list(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
     """Every registered device of the user, newest first, without tokens (they are secrets of the device)."""
     labels = {"webpush": "Browser", "fcm": "Android (FCM)", "apns": "iOS (APNs)"}
-    devices = []
-    for kind, model in device_models().items():
-        for device in model.objects.filter(user=user).order_by("-date_created", "-pk"):
+    found = []
+    for kind in DEVICE_KINDS:
+        for device in devices_of(kind).filter(user=user).order_by("-date_created", "-pk"):
             detail = device.get_browser_display() if kind == "webpush" else ""
-            devices.append(
+            found.append(
                 {
                     "kind": kind,
                     "id": device.pk,
@@ -122,5 +120,5 @@ def device_list(*, user: AbstractBaseUser) -> list[dict[str, Any]]:
                     "date_created": device.date_created,
                 }
             )
-    devices.sort(key=lambda d: (d["date_created"] is not None, d["date_created"]), reverse=True)
-    return devices
+    found.sort(key=lambda d: (d["date_created"] is not None, d["date_created"]), reverse=True)
+    return found

@@ -11,10 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import Category, ChannelKind
+from notifications.selectors import devices
 from notifications.validation import datetime_external
 
 from .models import DigestCadence, Preference, UserSettings
-from .selectors import MANDATORY_CHANNELS
+from .selectors import DEVICE_KINDS, MANDATORY_CHANNELS
 
 UNSET: Any = object()
 QUIET_EQUAL = "Quiet hours must start and end at different times."
@@ -179,10 +180,7 @@ def preference_set(*, user: AbstractBaseUser, category: str, channel: str, enabl
 
 def device_remove(*, user: AbstractBaseUser, kind: str, device_id: int) -> bool:
     """Delete one of the user's own push devices. Another user's device is treated exactly like a missing one."""
-    from .selectors import device_models
-
-    model = device_models().get(kind)
-    if model is None:
+    if kind not in DEVICE_KINDS:
         return False
-    deleted, _ = model.objects.filter(user=user, pk=device_id).delete()
+    deleted, _ = devices(kind).filter(user=user, pk=device_id).delete()
     return deleted > 0

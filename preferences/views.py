@@ -14,10 +14,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from notifications.models import Category, ChannelKind, Priority
-from notifications.views import AuthedRequest
+from notifications.views import AuthedRequest, wants_json
 
 from . import selectors, services
 from .models import DigestCadence, UserSettings
+from .zones import zone_or_utc
 
 # Do-not-disturb choices: label and how long. "tomorrow" means 08:00 tomorrow in the user's time zone.
 DND_CHOICES = (("1h", "For 1 hour"), ("8h", "For 8 hours"), ("tomorrow", "Until tomorrow"), ("off", "Off"))
@@ -112,10 +113,7 @@ def page_errors(exc: ValidationError) -> list[dict[str, str]]:
 def _local(value: datetime | None, zone_name: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        return timezone.localtime(value, zoneinfo.ZoneInfo(zone_name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return value
+    return timezone.localtime(value, zone_or_utc(zone_name))
 
 
 def dnd_until_label(until: datetime, zone_name: str) -> str:
@@ -221,10 +219,6 @@ def preferences_page(request: AuthedRequest) -> HttpResponse:
     )
 
 
-def _wants_json(request: AuthedRequest) -> bool:
-    return request.headers.get("Accept", "").startswith("application/json")
-
-
 def _dnd_until(choice: str, zone_name: str) -> datetime | None:
     now = timezone.now()
     if choice == "1h":
@@ -232,10 +226,7 @@ def _dnd_until(choice: str, zone_name: str) -> datetime | None:
     if choice == "8h":
         return now + timedelta(hours=8)
     if choice == "tomorrow":
-        try:
-            zone = zoneinfo.ZoneInfo(zone_name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = zoneinfo.ZoneInfo("UTC")
+        zone = zone_or_utc(zone_name)
         tomorrow = timezone.localtime(now, zone).date() + timedelta(days=1)
         return datetime.combine(tomorrow, MORNING, tzinfo=zone)
     return None
@@ -246,7 +237,7 @@ def _dnd_until(choice: str, zone_name: str) -> datetime | None:
 def do_not_disturb(request: AuthedRequest) -> HttpResponse:
     choice = request.POST.get("dnd", "")
     if choice not in dict(DND_CHOICES):
-        if _wants_json(request):
+        if wants_json(request):
             return JsonResponse({"dnd": ["Unknown do-not-disturb choice."]}, status=400)
         return HttpResponse("Unknown do-not-disturb choice.", status=400, content_type="text/plain")
     settings = selectors.user_settings_get(user=request.user)
@@ -256,7 +247,7 @@ def do_not_disturb(request: AuthedRequest) -> HttpResponse:
         message = "Do not disturb is off."
     else:
         message = f"Do not disturb until {dnd_until_label(until, settings.timezone)}. Urgent still comes."
-    if _wants_json(request):
+    if wants_json(request):
         # preferences.js: the page stays as it is, unsaved edits in the other form included.
         return JsonResponse(
             {

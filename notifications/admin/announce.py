@@ -14,19 +14,22 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from .. import services
+from ..api.permissions import user_can_broadcast
 from ..models import Category, Content, Priority
-from ..validation import SendSpec, send_validate
+from ..validation import BODY_MAX, TITLE_MAX, URL_MAX, SendSpec, send_fields, send_validate
 
 TEMPLATE = "admin/notifications/announcement.html"
 
 
 class AnnouncementForm(forms.Form):
+    """Its send fields are named as in validation.SendFields (an empty priority is the category's default)."""
+
     audience = forms.ChoiceField(label="Audience")
     category = forms.ModelChoiceField(queryset=Category.objects.all(), to_field_name="slug")
     priority = forms.ChoiceField(choices=[("", "Category default"), *Priority.choices], required=False)
-    title = forms.CharField(max_length=200)
-    body = forms.CharField(widget=forms.Textarea, required=False, max_length=2000)
-    url = forms.CharField(required=False, max_length=2000, help_text="http(s) URL or a path on this site")
+    title = forms.CharField(max_length=TITLE_MAX)
+    body = forms.CharField(widget=forms.Textarea, required=False, max_length=BODY_MAX)
+    url = forms.CharField(required=False, max_length=URL_MAX, help_text="http(s) URL or a path on this site")
     # Set by the preview: Send carries it as the idempotency key, so a double click or a resubmitted page sends once.
     token = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
@@ -47,13 +50,7 @@ def _checked(form: AnnouncementForm) -> tuple[SendSpec, int] | None:
     """The send as the service will store it, and the audience's size (one COUNT); None with the form's errors."""
     data = form.cleaned_data
     try:
-        spec = send_validate(
-            category=data["category"],
-            title=data["title"],
-            body=data["body"],
-            url=data["url"],
-            priority=data["priority"] or None,
-        )
+        spec = send_validate(send_fields(data))
         reach = services.audience_users(data["audience"]).count()
     except ValidationError as exc:
         form.add_validation_error(exc)
@@ -67,14 +64,10 @@ def _send(request: HttpRequest, form: AnnouncementForm) -> HttpResponse | None:
     try:
         result = services.notification_broadcast(
             audience=data["audience"],
-            category=data["category"],
-            title=data["title"],
-            body=data["body"],
-            url=data["url"],
-            priority=data["priority"] or None,
             actor=request.user,
             producer="admin",
             idempotency_key=f"announce:{data['token']}",
+            **send_fields(data),
         )
     except ValidationError as exc:
         form.add_validation_error(exc)
@@ -92,7 +85,7 @@ def _send(request: HttpRequest, form: AnnouncementForm) -> HttpResponse | None:
 def announcement_view(admin_site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
     """Send to all users or a group: the rows are written by a worker in batches, so a large audience never holds
     the admin request. GET and "Edit" show the form; "Preview" (or a Send without a preview) shows the preview."""
-    if not request.user.has_perm("notifications.broadcast_notification"):
+    if not user_can_broadcast(request.user):  # the API's rule for audience sends
         messages.error(request, "You need the broadcast permission to send announcements.")
         return redirect("admin:index")
     form = AnnouncementForm(request.POST or None)

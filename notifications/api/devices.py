@@ -14,13 +14,14 @@ from django.db import IntegrityError, connection, models, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from push_notifications.api import rest_framework as push_api
 from push_notifications.fields import UNSIGNED_64BIT_INT_MAX_VALUE
-from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..models import DeliveryChannel
 from ..outbound import UnsafeEndpoint, endpoint_check
+from ..selectors import devices
 from .views import E400, E401, E403, E404, E409_DEVICE
 
 TOKEN_LOOKUP_MAX = 4096
@@ -125,6 +126,12 @@ def _owner_fields_clear(device: Any) -> None:
 class DeviceRegisterMixin:
     """POST registers the token for the caller; the same token from another user moves to the caller."""
 
+    # (A comment, not the docstring: the docstring is the schema's description.) `queryset` is
+    # selectors.devices(kind), the devices of this kind that are sent to. A token is looked up among all rows of the
+    # model (tokens are unique per model) and a row found is saved with `register_as`, so it becomes one of them: a
+    # legacy GCM row registered again through the FCM endpoint becomes an FCM device.
+    register_as: dict[str, Any] = {}
+
     def get_object(self) -> Any:
         if not _token_usable(self.kwargs.get("registration_id")):  # type: ignore[attr-defined]
             raise NotFound()
@@ -142,13 +149,13 @@ class DeviceRegisterMixin:
                 )
                 if instance is not None and instance.user_id != request.user.pk:
                     _owner_fields_clear(instance)  # the new owner sees only what they sent
-                elif instance is None and model.objects.filter(user=request.user).count() >= _devices_max():
+                elif instance is None and self.queryset.filter(user=request.user).count() >= _devices_max():  # type: ignore[attr-defined]
                     raise serializers.ValidationError(
                         {"registration_id": [f"At most {_devices_max()} devices of this kind; remove one first."]}
                     )
                 serializer = self.get_serializer(instance, data=request.data)  # type: ignore[attr-defined]
                 serializer.is_valid(raise_exception=True)
-                serializer.save(user=request.user)
+                serializer.save(user=request.user, **self.register_as)
         except IntegrityError:
             return Response(
                 {"detail": "This device is being registered concurrently; retry."}, status=status.HTTP_409_CONFLICT
@@ -177,17 +184,18 @@ def _device_schema(tag: str, serializer: type[serializers.Serializer]) -> Any:
 
 @_device_schema("devices", APNSDeviceSerializer)
 class APNSDeviceViewSet(DeviceRegisterMixin, push_api.APNSDeviceAuthorizedViewSet):  # type: ignore[misc]
-    queryset = APNSDevice.objects.all()
+    queryset = devices(DeliveryChannel.APNS)
     serializer_class = APNSDeviceSerializer
 
 
 @_device_schema("devices", FCMDeviceSerializer)
 class FCMDeviceViewSet(DeviceRegisterMixin, push_api.GCMDeviceAuthorizedViewSet):  # type: ignore[misc]
-    queryset = GCMDevice.objects.all()
+    queryset = devices(DeliveryChannel.FCM)
+    register_as = {"cloud_message_type": "FCM"}
     serializer_class = FCMDeviceSerializer
 
 
 @_device_schema("devices", WebPushDeviceSerializer)
 class WebPushDeviceViewSet(DeviceRegisterMixin, push_api.WebPushDeviceAuthorizedViewSet):  # type: ignore[misc]
-    queryset = WebPushDevice.objects.all()
+    queryset = devices(DeliveryChannel.WEBPUSH)
     serializer_class = WebPushDeviceSerializer

@@ -3,7 +3,6 @@
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +10,7 @@ from rest_framework.views import APIView
 from preferences.selectors import preferences_get
 
 from .. import selectors
+from ..models import DeliveryChannel
 from ..payloads import notification_payload
 from . import serializers as s
 from .permissions import request_user
@@ -26,7 +26,7 @@ def token_mask(token: str | None) -> str:
     return "…" + token[-4:] if len(token) > 8 else "…"
 
 
-def _devices(model: Any, user: Any) -> list[dict[str, Any]]:
+def _devices(channel: str, user: Any) -> list[dict[str, Any]]:
     return [
         {
             "id": d.pk,
@@ -35,7 +35,7 @@ def _devices(model: Any, user: Any) -> list[dict[str, Any]]:
             "active": d.active,
             "date_created": d.date_created.isoformat() if d.date_created else None,
         }
-        for d in model.objects.filter(user=user).order_by("pk")
+        for d in selectors.device_list_of(user=user, channel=channel)
     ]
 
 
@@ -57,9 +57,9 @@ class ExportView(APIView):
                 "notifications": [notification_payload(n) for n in notifications.iterator(chunk_size=EXPORT_CHUNK)],
                 "preferences": preferences_get(user=user),
                 "devices": {
-                    "apns": _devices(APNSDevice, user),
-                    "fcm": _devices(GCMDevice, user),
-                    "webpush": _devices(WebPushDevice, user),
+                    "apns": _devices(DeliveryChannel.APNS, user),
+                    "fcm": _devices(DeliveryChannel.FCM, user),
+                    "webpush": _devices(DeliveryChannel.WEBPUSH, user),
                 },
             }
         )

@@ -1,6 +1,5 @@
 """Categories and the user's preferences (contract.md, Categories and preferences)."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -67,12 +66,7 @@ class PreferencesView(APIView):
         unknown = sorted(str(key) for key in set(data) - set(PREFERENCE_FIELDS))
         if unknown:
             raise ValidationError({key: ["Unknown preference."] for key in unknown})
-        try:
-            preference_services.preferences_update(
-                user=request_user(request), **{k: data[k] for k in PREFERENCE_FIELDS if k in data}
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-            )
+        preference_services.preferences_update(
+            user=request_user(request), **{k: data[k] for k in PREFERENCE_FIELDS if k in data}
+        )
         return Response(preference_selectors.preferences_get(user=request_user(request)))

@@ -7,6 +7,7 @@ from django.db import DatabaseError
 
 from preferences.services import timezone_names
 
+from ..models import ChannelKind
 from ..selectors import category_list
 
 LINKS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
@@ -57,7 +58,7 @@ def links_add(result: dict[str, Any], generator: Any, request: Any, public: bool
 # Bodies whose unknown keys the server refuses (400 naming them); the others ignore extras, as DRF does.
 CLOSED_BODIES = ("PatchedNotificationPatchRequest", "PatchedPreferencesPatchRequest")
 CATEGORY_BODIES = ("SendRequest", "BulkItemRequest", "MarkAllReadRequest")
-CHANNELS = ("in_app", "email", "push")
+CHANNELS = tuple(ChannelKind.values)
 NOT_BLANK = r"^[^\u0000]*\S[^\u0000]*$"  # printable somewhere, never NUL (PostgreSQL text cannot hold it)
 # validation._text: no control characters but tab, newline and carriage return; required text is not blank.
 PLAIN = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f]"

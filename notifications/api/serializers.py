@@ -11,8 +11,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
 
-from ..models import Priority
-from ..selectors import Status
+from preferences.models import DigestCadence
+
+from ..models import ChannelKind, Priority
+from ..selectors import STATUS_FILTERS
 from ..validation import (
     ACTION_LABEL_MAX,
     ACTION_STYLES,
@@ -164,7 +166,7 @@ class NotificationSerializer(serializers.Serializer):
 
 class NotificationListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=Status.CHOICES, required=False, help_text="Default: everything but archived."
+        choices=STATUS_FILTERS, required=False, help_text="Default: everything but archived."
     )
     category = serializers.ListField(child=serializers.SlugField(max_length=50), required=False)
     priority = serializers.ListField(child=serializers.ChoiceField(choices=Priority.choices), required=False)
@@ -218,7 +220,7 @@ class CategorySerializer(serializers.Serializer):
     slug = serializers.SlugField()
     label = serializers.CharField()  # type: ignore[assignment]
     description = serializers.CharField(allow_blank=True)
-    default_channels = serializers.ListField(child=serializers.ChoiceField(choices=["in_app", "email", "push"]))
+    default_channels = serializers.ListField(child=serializers.ChoiceField(choices=ChannelKind.values))
     default_priority = serializers.ChoiceField(choices=Priority.choices)
     mandatory = serializers.BooleanField()
 
@@ -248,7 +250,7 @@ class PreferencesSerializer(serializers.Serializer):
         child=serializers.DictField(child=serializers.BooleanField()), help_text=CHANNELS_HELP
     )
     quiet_hours = QuietHoursSerializer()
-    email_digest = serializers.ChoiceField(choices=["off", "hourly", "daily"])
+    email_digest = serializers.ChoiceField(choices=DigestCadence.values)
     muted_until = serializers.DateTimeField(allow_null=True, help_text="Do not disturb until (urgent still comes).")
     email_content = serializers.BooleanField(help_text="Include content in emails (private categories never do).")
 
@@ -260,7 +262,7 @@ class PreferencesPatchSerializer(serializers.Serializer):
         child=serializers.DictField(child=serializers.BooleanField()), required=False, help_text=CHANNELS_HELP
     )
     quiet_hours = QuietHoursPatchSerializer(required=False)
-    email_digest = serializers.ChoiceField(choices=["off", "hourly", "daily"], required=False)
+    email_digest = serializers.ChoiceField(choices=DigestCadence.values, required=False)
     muted_until = ExternalDateTimeField(required=False, allow_null=True)
     email_content = serializers.BooleanField(required=False)
 

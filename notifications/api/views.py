@@ -8,8 +8,6 @@ import contextlib
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,13 +21,12 @@ from rest_framework.views import APIView
 from .. import selectors, services
 from ..models import Category, Notification
 from ..payloads import notification_payload
+from ..validation import send_fields
 from . import serializers as s
 from .idempotency import HEADER, REPLAY_HEADER, idempotency_complete, idempotent
 from .pagination import SeqCursorPagination
 from .permissions import CanSendNotifications, request_user, user_can_broadcast
 from .throttling import SenderRateThrottle
-
-User = get_user_model()
 
 # --- Documented error responses -----------------------------------------------------------------------------------
 
@@ -53,32 +50,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="At most 255 characters. Same key + same body: the first response again (nothing new is sent); "
     "same key + other body: 422; same key while the first request runs: 409. Kept at least 24 h.",
 )
-
-
-def _django_errors(exc: DjangoValidationError) -> ValidationError:
-    if hasattr(exc, "error_dict"):
-        return ValidationError(exc.message_dict)
-    return ValidationError({"non_field_errors": exc.messages})
-
-
-def _usernames_resolve(names: list[str]) -> list[int]:
-    wanted = set(names)
-    found = dict(User.objects.filter(username__in=wanted, is_active=True).values_list("username", "pk"))
-    missing = sorted(wanted - set(found))
-    if missing:
-        shown = ", ".join(missing[:50])
-        raise ValidationError({"recipient_usernames": [f"Unknown or inactive users: {shown}."]})
-    return sorted(set(found.values()))
-
-
-def _content_kwargs(data: dict[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {name: data[name] for name in ("category", "title") if name in data}
-    for name in ("priority", "body", "url", "image_url", "data", "group_key", "expires_at"):
-        if data.get(name) is not None:
-            kwargs[name] = data[name]
-    if "actions" in data:
-        kwargs["actions"] = [dict(action) for action in data["actions"]]
-    return kwargs
 
 
 def _send_body(result: services.SendResult) -> dict[str, Any]:
@@ -112,32 +83,28 @@ class NotificationSendView(ProducerView):
 
     def _send(self, request: Request, data: dict[str, Any], record: Any) -> Response:
         key = record.key if record is not None else ""
-        kwargs = _content_kwargs(data)
-        try:
-            # The send and its idempotency record commit together; without a record the service's own
-            # transaction is the only one (an outer one would cost a savepoint's two round trips).
-            with transaction.atomic() if record is not None else contextlib.nullcontext():
-                if "audience" in data:
-                    result = services.notification_broadcast(
-                        audience=data["audience"], actor=request_user(request), idempotency_key=key, **kwargs
-                    )
-                    body: dict[str, Any] = {"id": str(result.id), "status": "queued"}
-                    code: int = status.HTTP_202_ACCEPTED
+        fields = send_fields(data)
+        # The send and its idempotency record commit together; without a record the service's own
+        # transaction is the only one (an outer one would cost a savepoint's two round trips).
+        # Validation errors and IdempotencyConflict become 400 / 422 in api.exceptions.
+        with transaction.atomic() if record is not None else contextlib.nullcontext():
+            if "audience" in data:
+                result = services.notification_broadcast(
+                    audience=data["audience"], actor=request_user(request), idempotency_key=key, **fields
+                )
+                body: dict[str, Any] = {"id": str(result.id), "status": "queued"}
+                code: int = status.HTTP_202_ACCEPTED
+            else:
+                if "recipient_usernames" in data:
+                    recipients = services.usernames_resolve(data["recipient_usernames"])
                 else:
-                    if "recipient_usernames" in data:
-                        recipients = _usernames_resolve(data["recipient_usernames"])
-                    else:
-                        recipients = data["recipients"]
-                    result = services.notify(
-                        recipients=recipients, actor=request_user(request), idempotency_key=key, **kwargs
-                    )
-                    body = _send_body(result)
-                    code = status.HTTP_201_CREATED
-                idempotency_complete(record, status_code=code, body=body)
-        except DjangoValidationError as exc:
-            raise _django_errors(exc)
-        except services.IdempotencyConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+                    recipients = data["recipients"]
+                result = services.notify(
+                    recipients=recipients, actor=request_user(request), idempotency_key=key, **fields
+                )
+                body = _send_body(result)
+                code = status.HTTP_201_CREATED
+            idempotency_complete(record, status_code=code, body=body)
         headers = {REPLAY_HEADER: "true"} if result.replayed else {}
         return Response(body, status=code, headers=headers)
 
@@ -158,33 +125,16 @@ class NotificationSendBulkView(ProducerView):
         return idempotent(request, lambda record: self._send(request, items, record))
 
     def _send(self, request: Request, items: list[dict[str, Any]], record: Any) -> Response:
-        names = {name for item in items for name in item.get("recipient_usernames", ())}
-        found = dict(User.objects.filter(username__in=names, is_active=True).values_list("username", "pk"))
-        errors: list[dict[str, Any]] = [{} for _ in items]
-        sends = []
-        for index, item in enumerate(items):
-            kwargs = _content_kwargs(item)
-            if "recipient_usernames" in item:
-                missing = sorted(set(item["recipient_usernames"]) - set(found))
-                if missing:
-                    errors[index] = {"recipient_usernames": [f"Unknown or inactive users: {', '.join(missing[:50])}."]}
-                kwargs["recipients"] = sorted({found[n] for n in item["recipient_usernames"] if n in found})
-            else:
-                kwargs["recipients"] = item["recipients"]
-            sends.append(kwargs)
+        targets = ("recipients", "recipient_usernames")
+        sends = [{**send_fields(item), **{name: item[name] for name in targets if name in item}} for item in items]
         try:
+            # The service checks every item before it writes any; the idempotency record commits with the sends.
             with transaction.atomic():
                 results = services.notification_send_bulk(sends=sends, actor=request_user(request))
-                if any(errors):
-                    raise services.BulkValidationError({})  # roll back: all or nothing
                 body = {"ids": [str(r.id) for r in results]}
                 idempotency_complete(record, status_code=status.HTTP_201_CREATED, body=body)
         except services.BulkValidationError as exc:
-            for index, fields in exc.errors.items():
-                if errors[index]:
-                    fields = {key: value for key, value in fields.items() if key != "recipients"}
-                errors[index] = {**fields, **errors[index]}
-            raise ValidationError({"notifications": errors})
+            raise ValidationError({"notifications": [exc.errors.get(index, {}) for index in range(len(items))]})
         return Response(body, status=status.HTTP_201_CREATED)
 
 

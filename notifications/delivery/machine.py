@@ -30,10 +30,11 @@ from preferences.models import UserSettings
 from preferences.selectors import channel_enabled, preferences_explicit_bulk, user_settings_bulk
 
 from .. import jobs, metrics
-from ..models import ChannelKind, Delivery, DeliveryChannel, DeliveryStatus
+from ..models import ChannelKind, Delivery, DeliveryChannel, DeliveryStatus, SkipReason
+from ..selectors import devices
 from .base import Message, Outcome
 from .policy import quiet_until
-from .registry import PUSH, delivery_channels, device_deactivate, devices
+from .registry import PUSH, delivery_channels, device_deactivate
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def deliveries_retry_dead(*, deliveries: QuerySet[Delivery]) -> int:
 @dataclass
 class _Decision:
     delivery: Delivery
-    skip: str = ""
+    skip: SkipReason | None = None
     defer_until: datetime | None = None
     message: Message | None = None
     failure: str = ""  # preparing it raised: retried with backoff like a failed send
@@ -212,24 +213,24 @@ def _decide_one(
     user_settings = settings_by_user.get(user.pk) or UserSettings(user_id=user.pk)
     kind = ChannelKind.EMAIL if d.channel == DeliveryChannel.EMAIL else ChannelKind.PUSH
     device = device_map.get((d.channel, d.target))
-    skip = ""
+    skip: SkipReason | None = None
     if n.read_at is not None:
-        skip = "read"
+        skip = SkipReason.READ
     elif n.archived_at is not None:
-        skip = "archived"
+        skip = SkipReason.ARCHIVED
     elif content.expires_at is not None and content.expires_at <= now:
-        skip = "expired"
+        skip = SkipReason.EXPIRED
     elif not user.is_active:
-        skip = "user_inactive"
+        skip = SkipReason.USER_INACTIVE
     elif not channel_enabled(category=category, channel=kind, explicit=explicit.get((user.pk, category.pk, kind))):
-        skip = "preference_off"
+        skip = SkipReason.PREFERENCE_OFF
     elif kind == ChannelKind.EMAIL and not user.email:
-        skip = "no_address"
+        skip = SkipReason.NO_ADDRESS
     elif kind == ChannelKind.PUSH and (device is None or not device.active or device.user_id != user.pk):
-        skip = "device_inactive"
+        skip = SkipReason.DEVICE_INACTIVE
     elif not registry[d.channel].is_configured():
-        skip = "channel_off"
-    if skip:
+        skip = SkipReason.CHANNEL_OFF
+    if skip is not None:
         return _Decision(d, skip=skip)
     until = quiet_until(now, content.priority, user_settings)
     if until is not None:
@@ -297,7 +298,7 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
     observed: Counter[tuple[str, str]] = Counter()
     for decision in decisions:
         d = decision.delivery
-        if decision.skip:
+        if decision.skip is not None:
             d.status, d.skip_reason = DeliveryStatus.SKIPPED, decision.skip
         elif decision.defer_until is not None:
             # Not an attempt: the user's quiet hours or do-not-disturb began after planning.

@@ -36,9 +36,11 @@ from ..models import (
     DeliveryPlanPending,
     DeliveryStatus,
     Notification,
+    SkipReason,
 )
+from ..selectors import devices
 from .policy import delivery_plan
-from .registry import PUSH, delivery_channels, devices
+from .registry import PUSH, delivery_channels
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +254,7 @@ def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now
             )
 
 
-def deliveries_cancel(*, notification_ids: Sequence[int], reason: str) -> int:
+def deliveries_cancel(*, notification_ids: Sequence[int], reason: SkipReason) -> int:
     """Pending or retrying deliveries of these notifications become skipped(reason)."""
     if not notification_ids:
         return 0

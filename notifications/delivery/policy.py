@@ -7,11 +7,11 @@ and the state machine uses them again right before sending, because settings may
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 
 from django.conf import settings as django_settings
 
 from preferences.models import DigestCadence, UserSettings
+from preferences.zones import zone_or_utc
 
 from ..models import Category, Priority
 
@@ -25,14 +25,6 @@ class Plan:
     email_digest: bool = False
 
 
-@lru_cache(maxsize=512)
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 def _local_at(day: date, at: time, tz: zoneinfo.ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
@@ -44,7 +36,7 @@ def quiet_hours_end(at: datetime, user_settings: UserSettings) -> datetime | Non
     # that still plans as "no quiet hours" rather than as a whole day.
     if not user_settings.quiet_hours_enabled or start is None or end is None or start == end:
         return None
-    tz = _zone(user_settings.timezone)
+    tz = zone_or_utc(user_settings.timezone)
     local = at.astimezone(tz)
     now_t = local.time().replace(tzinfo=None)
     if start < end:
@@ -79,7 +71,7 @@ def digest_slot(now: datetime, user_settings: UserSettings) -> datetime:
     """The next digest email of the user: the next full hour, or the next digest hour in their time zone."""
     if user_settings.email_digest == DigestCadence.HOURLY:
         return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    tz = _zone(user_settings.timezone)
+    tz = zone_or_utc(user_settings.timezone)
     local = now.astimezone(tz)
     at = time(django_settings.DELIVERY_DIGEST_HOUR)
     slot = _local_at(local.date(), at, tz)

@@ -262,6 +262,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # orjson: malformed JSON (lone surrogates, deep nesting) is a 400, never a 500.
     "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.JSONParser"],
+    # Django ValidationError from services -> DRF's 400 body, in one place for every view.
+    "EXCEPTION_HANDLER": "notifications.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notifications API",

@@ -235,3 +235,12 @@ def test_errors_name_the_field_by_its_label_next_to_it_and_in_the_summary(alice_
     assert "start: must be HH:MM." not in html
     assert 'id="error-quiet_end"' not in html
     assert not UserSettings.objects.filter(user=alice).exists()
+
+
+def test_do_not_disturb_answers_json_when_json_is_among_the_accepted_types(alice_client, alice):
+    # the same rule as the center's actions: application/json anywhere in Accept
+    accept = "text/html, application/json"
+    response = alice_client.post("/preferences/do-not-disturb/", {"dnd": "1h"}, HTTP_ACCEPT=accept)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) == {"muted_until", "status", "message"}

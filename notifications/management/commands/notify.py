@@ -2,18 +2,19 @@
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from notifications.models import Priority
-from notifications.services import notify
+from notifications.services import notify, usernames_resolve
+from notifications.validation import send_fields
 
 
 class Command(BaseCommand):
     help = "Send a notification to one or more users by username."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        # Every option but --to and --idempotency-key is a send field by the same name (validation.SendFields).
         parser.add_argument("--to", required=True, help="username, or several separated by commas")
         parser.add_argument("--category", required=True)
         parser.add_argument("--title", required=True)
@@ -26,22 +27,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = [n.strip() for n in options["to"].split(",") if n.strip()]
-        users = {u.get_username(): u for u in get_user_model().objects.filter(username__in=names, is_active=True)}
-        missing = [n for n in names if n not in users]
-        if missing:
-            raise CommandError(f"Unknown or inactive users: {', '.join(missing)}")
         try:
             result = notify(
-                recipients=list(users.values()),
-                category=options["category"],
-                title=options["title"],
-                body=options["body"],
-                url=options["url"],
-                image_url=options["image_url"],
-                priority=options["priority"],
-                group_key=options["group_key"],
+                recipients=usernames_resolve(names),
                 idempotency_key=options["idempotency_key"],
                 producer="cli",
+                **send_fields(options),
             )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None

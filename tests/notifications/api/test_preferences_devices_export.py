@@ -148,3 +148,26 @@ def test_patch_refuses_quiet_hours_that_start_when_they_end(alice_client, alice)
     doc = alice_client.get(PREFS).json()
     assert doc["quiet_hours"] == quiet
     assert doc["email_digest"] == "off"
+
+
+def test_fcm_devices_are_the_same_rows_everywhere(alice_client, alice):
+    from notifications.selectors import devices
+    from preferences.selectors import device_list
+
+    # given alice's FCM device and a legacy GCM-type row of hers (the library's, never sent to)
+    fcm = GCMDevice.objects.create(user=alice, registration_id="fcm-token", cloud_message_type="FCM")
+    GCMDevice.objects.create(user=alice, registration_id="gcm-token", cloud_message_type="GCM")
+    # then delivery (planning and sending look devices up here), the devices API, the export and the preferences
+    # page all see the FCM one only
+    assert list(devices("fcm").filter(user=alice)) == [fcm]
+    assert [d["registration_id"] for d in alice_client.get("/api/v1/devices/fcm/").json()] == ["fcm-token"]
+    assert [d["id"] for d in alice_client.get("/api/v1/me/export/").json()["devices"]["fcm"]] == [fcm.pk]
+    assert [d["id"] for d in device_list(user=alice) if d["kind"] == "fcm"] == [fcm.pk]
+    # and the legacy token registered again through the FCM endpoint becomes an FCM device (not a duplicate)
+    response = alice_client.post("/api/v1/devices/fcm/", {"registration_id": "gcm-token"}, format="json")
+    assert response.status_code == 200, response.content
+    assert GCMDevice.objects.get(registration_id="gcm-token").cloud_message_type == "FCM"
+    assert sorted(d["registration_id"] for d in alice_client.get("/api/v1/devices/fcm/").json()) == [
+        "fcm-token",
+        "gcm-token",
+    ]

@@ -242,3 +242,46 @@ def test_bulk_resolves_recipients_in_one_query(sender, alice, bob):
     assert len(lookups) == 1
     assert len(results) == 50
     assert Notification.objects.filter(recipient=alice).count() == 25
+
+
+def test_an_unknown_username_is_named_in_the_body(sender_client, alice):
+    response = sender_client.post(SEND, body(recipient_usernames=["alice", "nobody"]), format="json")
+    assert response.status_code == 400
+    assert response.json() == {"recipient_usernames": ["Unknown or inactive users: nobody."]}
+    assert not Content.objects.exists()
+
+
+def test_bulk_checks_every_item_before_it_inserts_anything(sender_client, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given a bulk whose last item names alice and a user who does not exist
+    items = [body(recipients=[alice.pk], title=f"t{i}") for i in range(3)]
+    items.append(body(recipient_usernames=["alice", "ghost"]))
+    # when
+    with CaptureQueriesContext(connection) as ctx:
+        response = sender_client.post(BULK, {"notifications": items}, format="json")
+    # then the item is named, and no send row was inserted at all (not inserted and rolled back)
+    assert response.status_code == 400
+    assert response.json() == {
+        "notifications": [{}, {}, {}, {"recipient_usernames": ["Unknown or inactive users: ghost."]}]
+    }
+    inserts = [q["sql"] for q in ctx.captured_queries if "INSERT" in q["sql"].upper()]
+    assert not [sql for sql in inserts if "notifications_content" in sql or "notifications_notification" in sql]
+
+
+def test_a_key_reused_for_another_send_after_its_record_expired_is_a_422(sender_client, alice):
+    from notifications.models import IdempotencyRecord
+
+    # given a send with a key whose API record is gone (purged) while the send itself remains
+    first = sender_client.post(SEND, body(recipients=[alice.pk]), format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.status_code == 201
+    IdempotencyRecord.objects.all().delete()
+    # when the same key comes with another send
+    response = sender_client.post(
+        SEND, body(recipients=[alice.pk], title="other"), format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    # then the service's conflict is the API's 422, and nothing more was sent
+    assert response.status_code == 422
+    assert response.json() == {"detail": "This idempotency key was already used for a different send."}
+    assert Content.objects.count() == 1

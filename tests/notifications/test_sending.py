@@ -1,0 +1,102 @@
+"""The send path's single rules: usernames, the send's fields, bulk checks before writes (notifications.sending)."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from notifications.models import Content, Notification
+from notifications.services import BulkValidationError, notification_send_bulk, notify, usernames_resolve
+from notifications.validation import SEND_FIELDS, send_validate
+from tests.factories import make_user
+
+
+def _inserts(ctx: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "WITH"))]
+
+
+def test_usernames_resolve_names_every_unknown_or_inactive_user(alice):
+    # given an active alice, an inactive carol and a name nobody has
+    make_user("carol", is_active=False)
+    # then alice resolves (once, however often she is named) and the others are named in one error
+    assert usernames_resolve(["alice", "alice"]) == [alice.pk]
+    with pytest.raises(ValidationError) as caught:
+        usernames_resolve(["ghost", "alice", "carol"])
+    assert caught.value.message_dict == {"recipient_usernames": ["Unknown or inactive users: carol, ghost."]}
+    with pytest.raises(ValidationError) as caught:
+        usernames_resolve(["alice", 7, ["x"]])  # type: ignore[list-item]
+    assert caught.value.message_dict == {"recipient_usernames": ["Not usernames: 7, ['x']."]}
+
+
+def test_the_notify_command_gives_the_same_username_error(alice):
+    with pytest.raises(CommandError) as caught:
+        call_command("notify", "--to", "alice,ghost", "--category", "comment", "--title", "Hi")
+    assert str(caught.value) == "recipient_usernames: Unknown or inactive users: ghost."
+    assert not Content.objects.exists()
+
+
+def test_bulk_takes_usernames_and_looks_them_up_once_for_all_items(alice, bob):
+    # given 2 and then 12 items addressed by username
+    def queries(count: int) -> int:
+        item = {"recipient_usernames": ["alice", "bob"], "category": "comment"}
+        sends = [{**item, "title": f"t{i}"} for i in range(count)]
+        with CaptureQueriesContext(connection) as ctx:
+            results = notification_send_bulk(sends=sends)
+        assert [r.recipient_count for r in results] == [2] * count
+        return sum('"username"' in q["sql"] for q in ctx.captured_queries)
+
+    # then each call looks usernames up in one query, whatever the number of items
+    assert queries(2) == queries(12) == 1
+    assert Notification.objects.filter(recipient=alice).count() == Notification.objects.filter(recipient=bob).count()
+
+
+def test_bulk_checks_every_item_before_writing_anything(alice):
+    # given one good item, one with an unknown username and one with a bad url and unknown recipient ids
+    sends = [
+        {"recipients": [alice.pk], "category": "comment", "title": "ok"},
+        {"recipient_usernames": ["ghost"], "category": "comment", "title": "who"},
+        {"recipients": [alice.pk], "category": "comment", "title": "bad", "url": "javascript:x"},
+        {"recipients": [alice], "recipient_usernames": ["alice"], "category": "comment", "title": "both"},
+    ]
+    # when
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(BulkValidationError) as caught:
+        notification_send_bulk(sends=sends)
+    # then every bad item is named and not one row was inserted (and rolled back)
+    assert caught.value.errors == {
+        1: {"recipient_usernames": ["Unknown or inactive users: ghost."]},
+        2: {"url": ["Must be an http(s) URL or a relative path."]},
+        3: {"recipients": ["Give exactly one of recipients or recipient_usernames."]},
+    }
+    assert _inserts(ctx) == []
+    assert not Content.objects.exists()
+
+
+def test_a_field_that_is_no_send_field_is_refused_everywhere(alice):
+    # the one list of a send's fields is what notify and the validator accept
+    assert SEND_FIELDS == (
+        "category",
+        "title",
+        "body",
+        "url",
+        "image_url",
+        "priority",
+        "actions",
+        "data",
+        "group_key",
+        "expires_at",
+    )
+    with pytest.raises(TypeError, match="colour"):
+        notify(recipients=[alice], category="comment", title="Hi", colour="red")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="colour"):
+        send_validate({"category": "comment", "title": "Hi", "colour": "red"})
+    with pytest.raises(BulkValidationError) as caught:
+        notification_send_bulk(sends=[{"recipients": [alice.pk], "category": "comment", "title": "Hi", "colour": "x"}])
+    assert caught.value.errors == {0: {"non_field_errors": ["Unknown send field(s): colour."]}}
+    assert not Content.objects.exists()
+
+
+def test_a_send_without_category_or_title_names_both(alice):
+    with pytest.raises(ValidationError) as caught:
+        send_validate({})
+    assert caught.value.message_dict == {"category": ["This field is required."], "title": ["This field is required."]}
