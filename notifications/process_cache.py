@@ -26,6 +26,7 @@ V = TypeVar("V")
 _registry: dict[str, "ProcessCache[Any]"] = {}
 _listener_lock = threading.Lock()
 _listener_started = False
+_subscribed = threading.Event()
 
 
 class ProcessCache(Generic[V]):
@@ -96,6 +97,15 @@ def _clear(name: bytes | str | None) -> None:
         named.clear()
 
 
+def listener_wait(timeout: float = 10.0) -> bool:
+    """Wait until this process listens for announcements (production); at once in the embedded default. The
+    listener's start clears every copy, so a copy loaded before it is loaded again once (tests wait for it)."""
+    if not settings.REDIS_URL:
+        return True
+    _listener_start()
+    return _subscribed.wait(timeout)
+
+
 def _listener_start() -> None:
     """Production only: one daemon thread per process waits for change announcements."""
     global _listener_started
@@ -116,6 +126,7 @@ def _listen(url: str, channel: str) -> None:
             pubsub: Any = redis.Redis.from_url(url, health_check_interval=30).pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(channel)
             _clear(None)  # announcements may have been missed while not subscribed
+            _subscribed.set()
             delay = 0.5
             for message in pubsub.listen():
                 if message.get("type") == "message":
