@@ -87,7 +87,7 @@ def rows_fan_out(sends: Sequence[tuple[Content, Sequence[int]]]) -> list[list[No
             values[i_recipient] = user_id
             values[i_seq] = next_seq[user_id]
             next_seq[user_id] += 1
-            row = Notification(*values)
+            row = Notification(*values)  # type: ignore[misc]  # the django plugin reads *values as the first field
             cache_content(row, content)
             rows.append(row)
         per_send.append(rows)

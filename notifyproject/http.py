@@ -14,9 +14,12 @@ import asyncio
 from typing import Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers import base
-from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
 
 
 class HttpHandler(ASGIHandler):
@@ -48,6 +51,35 @@ class HttpHandler(ASGIHandler):
             SyncToAsync.thread_sensitive_context.reset(token)
             free.put_nowait(context)
 
-    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        """The whole sync chain (middleware and view) in one hop to this request's thread."""
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Read the body, then one hop for everything sync, then send the response.
+
+        Stock `handle` makes three hops (the sync receivers of `request_started`, the chain, and `response.close()`
+        with `request_finished`) and runs a disconnect listener beside the view that cannot stop a sync view anyway.
+        Here `request_started`, the request, the chain and, for a response whose body is already in memory, its
+        `close()` (which returns the database connection) run in one trip to this request's thread.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            finally:
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        response = error_response if request is None else self.get_response(request)
+        assert response is not None  # create_request returns a request or an error response
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as stock run_get_response sets it
+        if not response.streaming:
+            response.close()
+        return response
