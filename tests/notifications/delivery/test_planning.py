@@ -21,11 +21,25 @@ def test_notify_to_one_recipient_takes_at_most_six_queries_and_plans_nothing_inl
     # when one notification is sent to one recipient
     with CaptureQueriesContext(connection) as ctx:
         result = notify(recipients=[alice], category="comment", title="Hi", priority="urgent")
-    # then: recipient check, savepoint, content, seqs, rows (+ outbox on PostgreSQL), release
-    expected = 6 if connection.vendor == "postgresql" else 7  # SQLite writes the outbox row in its own statement
+    # then on PostgreSQL: savepoint, one statement (recipients, content, seq, row, outbox), release (the test runs
+    # in a transaction); elsewhere: recipient check, savepoint, content, seqs, rows, outbox, release
+    expected = 3 if connection.vendor == "postgresql" else 7
     assert len(ctx.captured_queries) == expected
     assert deliveries_of(result) == []
     assert DeliveryPlanPending.objects.count() == 1
+
+
+def test_notify_outside_a_transaction_on_postgresql_is_one_statement(postgres, transactional_db):
+    # given a warm process and a caller in autocommit (a view without ATOMIC_REQUESTS, the API's send/)
+    (alice,) = make_users(1, "auto")
+    categories_by_slug()
+    # when one notification is sent to one recipient
+    with CaptureQueriesContext(connection) as ctx:
+        result = notify(recipients=[alice], category="comment", title="Hi", priority="urgent")
+    # then it took one statement, which is its own transaction, and wrote the row and the outbox row
+    assert len(ctx.captured_queries) == 1
+    assert [n.seq for n in result.content.notifications.all()] == [1]
+    assert DeliveryPlanPending.objects.filter(content=result.content).count() == 1
 
 
 def test_a_notification_read_before_planning_gets_no_email_or_push(alice):
