@@ -74,9 +74,7 @@ class NotificationSendView(ProducerView):
         responses={201: s.SendResultSerializer, 202: s.SendQueuedSerializer, **SEND_ERRORS},
     )
     def post(self, request: Request) -> Response:
-        serializer = s.SendSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = s.validated_data(s.SendSerializer, request.data)
         if "audience" in data and not user_can_broadcast(request_user(request)):
             raise PermissionDenied("Broadcasting to an audience needs notifications.broadcast_notification.")
         return idempotent(request, lambda record: self._send(request, data, record))
@@ -119,9 +117,7 @@ class NotificationSendBulkView(ProducerView):
         responses={201: s.SendBulkResultSerializer, **SEND_ERRORS},
     )
     def post(self, request: Request) -> Response:
-        serializer = s.SendBulkSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        items = serializer.validated_data["notifications"]
+        items = s.validated_data(s.SendBulkSerializer, request.data)["notifications"]
         return idempotent(request, lambda record: self._send(request, items, record))
 
     def _send(self, request: Request, items: list[dict[str, Any]], record: Any) -> Response:
