@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets (served by daphne)."""
 
+import gc
 import os
 
 import django
@@ -29,3 +30,9 @@ application = ProtocolTypeRouter(
 
 # Embedded mode only (no REDIS_URL): delayed and periodic delivery work runs in this process.
 scheduler_start()
+
+# Everything loaded so far (Django, the URLconf, the apps: ~150,000 objects) lives as long as the process. Frozen, the
+# collector stops re-scanning it: a full collection under load went from ~100 ms, every request of the process
+# stalled behind it, to ~20 ms, and a request's CPU fell ~10 % (docs/performance.md).
+gc.collect()
+gc.freeze()
