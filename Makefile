@@ -37,7 +37,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --config .ci/ruff.toml .
 	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
-	$(VENV)/bin/mypy --config-file .ci/mypy.ini notifyproject notifications preferences
+	$(VENV)/bin/mypy --config-file .ci/mypy.ini notifyproject notifications preferences clients/python/notify_client
 	DJANGO_SETTINGS_MODULE=notifyproject.settings.base $(VENV)/bin/lint-imports --config .ci/importlinter.ini
 
 bench: $(VENV)/.installed-dev
