@@ -64,10 +64,46 @@ def websocket_disconnected() -> None:
     WEBSOCKET_CONNECTIONS.dec()
 
 
-def metrics_render() -> tuple[bytes, str]:
-    """The exposition text; aggregated over every process in multiprocess mode."""
+def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def metrics_render() -> tuple[bytes, str]:
+    """The exposition text; aggregated over every process in multiprocess mode."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def metrics_snapshot() -> dict[str, float | None]:
+    """For the staff dashboard: open WebSocket connections, and how many publishes were timed with the bucket
+    bounds their median and p99 fall in (seconds; None before the first). Every process in multiprocess mode,
+    else this process only."""
+    connections = 0.0
+    buckets: list[tuple[float, float]] = []
+    count = 0.0
+    for metric in _registry().collect():
+        for sample in metric.samples:
+            if sample.name == "websocket_connections_open":
+                connections += sample.value
+            elif sample.name == "notification_publish_latency_seconds_bucket":
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif sample.name == "notification_publish_latency_seconds_count":
+                count += sample.value
+    totals: dict[float, float] = {}
+    for bound, value in buckets:
+        totals[bound] = totals.get(bound, 0.0) + value
+
+    def quantile(q: float) -> float | None:
+        if not count:
+            return None
+        return next((bound for bound, total in sorted(totals.items()) if total >= q * count), None)
+
+    return {
+        "websocket_connections": connections,
+        "publishes": count,
+        "publish_p50": quantile(0.5),
+        "publish_p99": quantile(0.99),
+    }

@@ -89,6 +89,7 @@ class Content(models.Model):
         permissions = [
             ("send_notification", "Can send notifications"),
             ("broadcast_notification", "Can broadcast notifications to an audience"),
+            ("view_dashboard", "Can view the staff dashboard"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -214,6 +215,8 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["notification", "channel", "target"], name="delivery_unique_target"),
         ]
         indexes = [
+            # The staff dashboard's funnel and slowest deliveries read a window of recent rows.
+            models.Index(fields=["created_at"], name="delivery_created_idx"),
             # The dispatcher's scan: due work only.
             models.Index(
                 fields=["due_at"],

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from ..delivery import machine
 from ..models import Category, Content, Delivery, IdempotencyRecord, Notification
 from .announce import announcement_view
+from .dashboard import dashboard_view
 from .fan_out import fan_out_view
 
 RETRY_DESCRIPTION = "Retry dead deliveries"
@@ -59,8 +60,10 @@ class ContentAdmin(ReadOnlyAdmin):
         progress = self.admin_site.admin_view(
             lambda request, object_id: fan_out_view(self.admin_site, request, object_id)
         )
+        dashboard = self.admin_site.admin_view(lambda request: dashboard_view(self.admin_site, request))
         return [
             path("announce/", announce, name="notifications_announce"),
+            path("dashboard/", dashboard, name="notifications_dashboard"),
             path("<int:object_id>/fan-out/", progress, name="notifications_content_fan_out"),
             *super().get_urls(),
         ]

@@ -86,3 +86,21 @@ def test_announce_preview_send_and_progress_under_the_strict_csp(browser, daphne
     expect(page.locator("#deliveries-group")).to_be_attached(timeout=LIVE)
     page.screenshot(path=artifacts / "admin-notification.png", full_page=True)
     assert violations(page) == []
+
+
+def test_the_dashboard_is_accessible_and_linked_from_the_admin_index(browser, daphne_server, contexts, artifacts):
+    from tests.browser.test_pages import axe_serious
+
+    context = login(browser, daphne_server, "sam", viewport={"width": 1280, "height": 900})
+    contexts.append(context)
+    page = context.new_page()
+    watch_csp(page)
+    page.goto("/admin/")
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Sends", level=2)).to_be_visible(timeout=LIVE)
+    expect(page.get_by_role("img", name=re.compile(r"^Sends per hour"))).to_be_visible(timeout=LIVE)
+    page.get_by_role("link", name="last 7d").click()
+    expect(page.get_by_text("last 7d", exact=True)).to_have_attribute("aria-current", "page")
+    page.screenshot(path=str(artifacts / "admin-dashboard.png"), full_page=True)
+    assert axe_serious(page, "admin-dashboard", artifacts) == []
+    assert violations(page) == []
