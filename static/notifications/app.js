@@ -36,6 +36,7 @@ const state = {
   pollTimer: null,
   replayed: 0,
   replayCounted: false,
+  helloSeq: 0, // hello's last_seq: its unread_count counts exactly the rows up to this seq
   seenSent: 0,
 };
 
@@ -94,11 +95,17 @@ function handleFrame(frame) {
       flushOutbox();
       state.replayed = 0;
       state.replayCounted = true;
+      state.helloSeq = typeof frame.last_seq === "number" ? frame.last_seq : 0;
       if (typeof frame.unread_count === "number") setUnread(frame.unread_count);
       break;
     case "notification":
-      // hello's count already includes what the first resume replays; a later resume (a gap) does not.
-      receive(frame.notification, { replay: Boolean(frame.replay), countIncluded: Boolean(frame.replay) && state.replayCounted });
+      // hello's count includes what the first resume replays up to hello's last_seq; not a row that committed
+      // after hello (replayed because the replay read it), nor what a later resume (a gap) replays.
+      receive(frame.notification, {
+        replay: Boolean(frame.replay),
+        countIncluded:
+          Boolean(frame.replay) && state.replayCounted && Number(frame.notification?.seq) <= state.helloSeq,
+      });
       break;
     case "replay_done":
       if (typeof frame.last_seq === "number") state.cursor.jump(frame.last_seq);
