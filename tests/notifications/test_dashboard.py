@@ -138,3 +138,12 @@ def test_the_page_stays_on_its_queries_with_a_large_table(client, viewer, postgr
     assert response.status_code == 200
     assert len(ctx.captured_queries) <= 12
     assert "1000000 sends" in response.content.decode()
+    # and no query of the page reads the whole notification table
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE notifications_notification")
+        cursor.execute("ANALYZE notifications_content")
+        for query in ctx.captured_queries:
+            if "notifications_notification" in query["sql"]:
+                cursor.execute("EXPLAIN " + query["sql"])
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert "Seq Scan on notifications_notification" not in plan, plan
