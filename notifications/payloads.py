@@ -1,6 +1,8 @@
 """The notification object as every client sees it (REST and WebSocket alike), contract.md."""
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
 
 from .models import Category, Content, Notification
 
@@ -27,18 +29,50 @@ def content_payload(content: Content, category: Category) -> dict[str, Any]:
     }
 
 
+class PayloadRow(Protocol):
+    """What the per-recipient part of the payload reads: a Notification, or a FreshRow."""
+
+    @property
+    def uuid(self) -> UUID: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def seen_at(self) -> datetime | None: ...
+    @property
+    def read_at(self) -> datetime | None: ...
+    @property
+    def archived_at(self) -> datetime | None: ...
+
+
+class FreshRow(NamedTuple):
+    """A row just written: nothing seen, read or archived yet (the live frame of a send)."""
+
+    uuid: UUID
+    seq: int
+    created_at: datetime
+    seen_at: None = None
+    read_at: None = None
+    archived_at: None = None
+
+
 def notification_payload(notification: Notification, shared: dict[str, Any] | None = None) -> dict[str, Any]:
     if shared is None:
         shared = content_payload(notification.content, notification.category)
+    return row_payload(notification, shared)
+
+
+def row_payload(row: PayloadRow, shared: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": str(notification.uuid),
-        "seq": notification.seq,
+        "id": str(row.uuid),
+        "seq": row.seq,
         **shared,
-        "created_at": _iso(notification.created_at),
-        "seen_at": _iso(notification.seen_at),
-        "read_at": _iso(notification.read_at),
-        "archived_at": _iso(notification.archived_at),
-        "is_read": notification.read_at is not None,
+        "created_at": _iso(row.created_at),
+        "seen_at": _iso(row.seen_at),
+        "read_at": _iso(row.read_at),
+        "archived_at": _iso(row.archived_at),
+        "is_read": row.read_at is not None,
     }
 
 

@@ -27,8 +27,8 @@ from channels_redis.utils import _consistent_hash, _wrap_close, decode_hosts
 from django.conf import settings
 from django.db import transaction
 
-from .models import Content, Notification
-from .payloads import content_payload, notification_payload
+from .models import Content
+from .payloads import FreshRow, content_payload, row_payload
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +74,14 @@ _PROBE_ID = UUID(int=0)
 _PROBE_SEQ = -918273645
 
 
-def new_frame_parts(content: Content, shared: dict[str, Any], created_at: datetime) -> tuple[str, str, str]:
-    """The live `notification` frame of a new row of this send, as text around its id and its seq: the frame is
+def new_frame_parts(shared: dict[str, Any], created_at: datetime) -> tuple[str, str, str]:
+    """The live `notification` frame of a new row of a send, as text around its id and its seq: the frame is
     head + id + middle + seq + tail. The parts come from encoding one probe row the ordinary way (so the bytes are
     exactly notification_frame's; tested), once per send instead of one dict and one encode per recipient.
 
     Splitting at the first occurrence of each probe value is safe: id and seq come before any content field.
     """
-    probe = Notification(uuid=_PROBE_ID, seq=_PROBE_SEQ, created_at=created_at, content=content)
-    text = notification_frame(notification_payload(probe, shared), replay=False)
+    text = notification_frame(row_payload(FreshRow(_PROBE_ID, _PROBE_SEQ, created_at), shared), replay=False)
     head, rest = text.split(str(_PROBE_ID), 1)
     middle, tail = rest.split(str(_PROBE_SEQ), 1)
     return head, middle, tail
@@ -187,7 +186,7 @@ def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[NewR
         parts: dict[datetime, tuple[str, str, str]] = {}
         for n in rows:
             at = n.created_at
-            head, middle, tail = parts.get(at) or parts.setdefault(at, new_frame_parts(content, shared, at))
+            head, middle, tail = parts.get(at) or parts.setdefault(at, new_frame_parts(shared, at))
             text = f"{head}{n.uuid}{middle}{n.seq}{tail}"
             messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
     if messages:

@@ -59,7 +59,7 @@ def test_frame_parts_split_at_the_probe_id_and_seq_only():
     shared = content_payload(row.content, row.category)
 
     # when the parts are made and filled with the row's id and seq
-    head, middle, tail = realtime.new_frame_parts(row.content, shared, row.created_at)
+    head, middle, tail = realtime.new_frame_parts(shared, row.created_at)
     text = f"{head}{row.uuid}{middle}{row.seq}{tail}"
 
     # then the frame carries the row's own id and seq, and the content's values untouched
