@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, export, preferences, views
+from . import devices, explain, export, preferences, views
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path(
         "notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"
     ),
+    path("notifications/<str:id>/why/", explain.NotificationExplainView.as_view(), name="api-notification-why"),
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),

@@ -15,6 +15,7 @@ OWNER_TOKEN = "owner-fcm-token-0123456789"
 ENDPOINTS = [
     ("get", "/api/v1/notifications/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/notifications/{n}/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
+    ("get", "/api/v1/notifications/{n}/why/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
     (
         "patch",
         "/api/v1/notifications/{n}/",
