@@ -12,6 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
@@ -356,7 +357,7 @@ async def test_cursor_older_than_retention_asks_for_a_resync(alice):
 @async_test
 async def test_live_frames_already_replayed_are_not_sent_twice(alice, monkeypatch):
     held = []
-    monkeypatch.setattr(realtime, "publish", held.append)
+    monkeypatch.setattr(realtime.publishing, "publish", held.append)
     for _ in range(3):
         await adb(send)([alice])
     monkeypatch.undo()
@@ -374,7 +375,7 @@ async def test_live_frames_already_replayed_are_not_sent_twice(alice, monkeypatc
 @async_test
 async def test_a_lost_frame_is_refilled_from_the_database_at_the_next_one(alice, monkeypatch):
     ws, _ = await connect(alice)
-    monkeypatch.setattr(realtime, "publish", lambda messages: None)
+    monkeypatch.setattr(realtime.publishing, "publish", lambda messages: None)
     lost = (await adb(send)([alice], title="lost")).notification_ids[0]
     monkeypatch.undo()
     await adb(send)([alice], title="next")
@@ -389,7 +390,7 @@ async def test_a_lost_frame_is_refilled_from_the_database_at_the_next_one(alice,
 @async_test
 async def test_layer_reconnect_refills_frames_published_meanwhile(alice, monkeypatch):
     ws, _ = await connect(alice)
-    monkeypatch.setattr(realtime, "publish", lambda messages: None)
+    monkeypatch.setattr(realtime.publishing, "publish", lambda messages: None)
     await adb(send)([alice], title="during outage")
     monkeypatch.undo()
     assert await ws.receive_nothing(timeout=0.2)
@@ -605,7 +606,7 @@ def test_ticket_endpoint_accepts_a_drf_token(alice):
 
 def test_publish_happens_only_after_commit(alice, monkeypatch):
     published = []
-    monkeypatch.setattr(realtime, "publish", published.append)
+    monkeypatch.setattr(realtime.publishing, "publish", published.append)
     from django.db import transaction
 
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -617,12 +618,12 @@ def test_publish_happens_only_after_commit(alice, monkeypatch):
 
 
 def test_embedded_watcher_nudges_only_for_rows_from_other_processes(alice, bob, monkeypatch):
-    if realtime.settings.REDIS_URL:
+    if django_settings.REDIS_URL:
         pytest.skip("embedded mode only")
-    monkeypatch.setattr(realtime, "_published_high", {})
+    monkeypatch.setattr(realtime.embedded, "_published_high", {})
     send([alice])  # published by this process
-    monkeypatch.setattr(realtime, "publish", lambda messages: None)
-    monkeypatch.setattr(realtime, "_embedded_note_published", lambda messages: None)
+    monkeypatch.setattr(realtime.publishing, "publish", lambda messages: None)
+    monkeypatch.setattr(realtime.publishing, "embedded_note_published", lambda messages: None)
     send([bob])  # as if from `manage.py notify`
     nudged = []
 
@@ -631,8 +632,8 @@ def test_embedded_watcher_nudges_only_for_rows_from_other_processes(alice, bob, 
             nudged.append((group, message))
 
     async def one_tick():
-        monkeypatch.setattr(realtime, "WATCH_INTERVAL", 0.01)
-        task = asyncio.ensure_future(realtime._embedded_watch(Layer()))
+        monkeypatch.setattr(realtime.embedded, "WATCH_INTERVAL", 0.01)
+        task = asyncio.ensure_future(realtime.embedded._embedded_watch(Layer()))
         await asyncio.sleep(0.3)
         task.cancel()
 

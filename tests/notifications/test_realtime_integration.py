@@ -214,7 +214,7 @@ async def test_redis_restart_while_sending_loses_nothing(settings):
     settings.REDIS_URL = redis.url
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "BACKEND": "notifications.realtime.layer.RecoveringPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": redis.url, "max_connections": 100}], "prefix": prefix},
         }
     }
