@@ -1,6 +1,6 @@
 """The real-time measuring process: daphne web processes, WebSocket clients and sends, driven over JSON lines.
 
-It reuses bench/realtime (its open-loop sender and client reader) and tests/notifications/live.py (daphne on a free
+It reuses bench/realtime (its open-loop sender and client reader) and bench/harness/live.py (daphne on a free
 loopback port); what it adds is a persistent driver the harness calls between repetitions, the tail percentiles,
 idle connections with RSS, the 10,000-recipient frame time, and the reconnect replay.
 """
@@ -25,13 +25,13 @@ from django.db import close_old_connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.core import percentile  # noqa: E402
+from bench.harness.live import Daphne, WsClient  # noqa: E402
 from bench.realtime.__main__ import Clients, phase  # noqa: E402
 from bench.users import users_ensure  # noqa: E402
 from bench.worker import serve  # noqa: E402
 from notifications.models import WsTicket  # noqa: E402
 from notifications.services import notification_send_bulk, notify  # noqa: E402
 from notifications.tickets import _digest  # noqa: E402
-from tests.notifications.live import Daphne, WsClient  # noqa: E402
 
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)

@@ -223,8 +223,8 @@ def setup(args: argparse.Namespace) -> tuple[list[int], list[str], list[Any]]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from bench.harness.live import Daphne
     from notifications.tickets import ws_ticket_create
-    from tests.notifications.live import Daphne
 
     assert settings.REDIS_URL and "postgres" in settings.DATABASES["default"]["ENGINE"], "needs PostgreSQL + Redis"
     call_command("migrate", verbosity=0)

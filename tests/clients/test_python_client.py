@@ -19,12 +19,12 @@ from notify_client import (
 from notify_client._core import RetryPolicy
 from rest_framework.authtoken.models import Token
 
+from bench.harness.live import Daphne, database_url
 from notifications.models import Content, Notification
 from tests.clients.fake_api import FakeApi
 from tests.clients.proxy import Proxy
 from tests.conftest import service_missing
 from tests.factories import make_user
-from tests.notifications.live import Daphne, database_url
 
 live = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SENT = (201, {}, {"id": "0d6f1c5e-8d1e-4c1e-9c1e-1c1e1c1e1c1e", "recipient_count": 1, "notification_ids": []})

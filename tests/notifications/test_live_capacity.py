@@ -15,9 +15,9 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 
+from bench.harness.live import Daphne, database_url
 from tests.conftest import service_missing
 from tests.factories import make_user, make_users, send
-from tests.notifications.live import Daphne, database_url
 from tests.notifications.realtime_helpers import async_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -11,10 +11,10 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from bench.harness.live import Daphne, database_url
 from notifications.models import Category, Content
 from tests.conftest import service_missing
 from tests.factories import make_user
-from tests.notifications.live import Daphne, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

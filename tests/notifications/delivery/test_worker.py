@@ -22,11 +22,11 @@ from django.conf import settings
 from django.db import connection
 from push_notifications.models import APNSDevice, GCMDevice
 
+from bench.harness.servers import free_port, smtp_server_start
 from notifications import tasks
 from notifications.models import Delivery
 from tests.conftest import service_missing
 from tests.factories import make_user, send
-from tests.notifications.delivery.servers import free_port, smtp_server_start
 
 pytestmark = pytest.mark.slow
 ROOT = Path(settings.BASE_DIR)

@@ -1,4 +1,4 @@
-"""Real processes for the WebSocket integration tests (and bench/realtime): daphne, a private redis-server,
+"""Real processes for the WebSocket integration tests and the benchmarks: daphne, a private redis-server,
 and a WebSocket client that keeps what it receives."""
 
 import asyncio
