@@ -113,6 +113,7 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
         from websockets.asyncio.client import connect as ws_connect
 
         host = f"127.0.0.{1 + n % addresses}"
+        local: dict[str, Any] = {"local_addr": (host, 0)} if addresses > 1 else {}
         try:
             conn = await ws_connect(
                 f"{web.ws}?ticket={ticket}",
@@ -121,7 +122,7 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
                 open_timeout=120,
                 ping_interval=None,
                 max_queue=None,
-                **({"local_addr": (host, 0)} if addresses > 1 else {}),
+                **local,
             )
             hello = orjson.loads(await conn.recv())
             assert hello["type"] == "hello", hello

@@ -41,7 +41,7 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:
                 if requests.get(f"{base}/accounts/login/", timeout=2).status_code == 200:
                     break
@@ -69,7 +69,9 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
         )
         session = requests.Session()
         page = session.get(f"{base}/accounts/login/", timeout=5)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert csrf is not None
+        token = csrf.group(1)
         response = session.post(
             f"{base}/accounts/login/",
             data={"username": "alice", "password": "demo-pass-123", "csrfmiddlewaretoken": token},

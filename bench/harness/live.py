@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -177,7 +178,7 @@ class WsClient:
         self.conn = await connect(
             self.url,
             additional_headers=self.headers,
-            origin=self.origin,
+            origin=Origin(self.origin) if self.origin is not None else None,
             proxy=None,
             compression=None,  # type: ignore[arg-type]
             open_timeout=10,

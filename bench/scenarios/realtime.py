@@ -115,8 +115,8 @@ def run_throughput(ctx: Context) -> list[Result]:
         f"{web} daphne process(es); a rate is sustained when nothing is lost, >= 95 % is delivered within the run "
         "and p99 <= 100 ms. The ladder stops at the first rate that loses frames or has p99 > 1 s."
     )
-    for r in (s1, s2, s5):
-        r.notes.append(note)
+    for result in (s1, s2, s5):
+        result.notes.append(note)
     return [s1, s2, s5]
 
 

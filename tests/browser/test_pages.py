@@ -44,7 +44,7 @@ def self_send(server: LiveServer, cookies: list[dict[str, Any]], title: str, **f
     response = session.post(
         f"{server.url}/notifications/test/",
         data={"category": "comment", "priority": "normal", "title": title, **fields},
-        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Accept": "application/json"},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken") or "", "Accept": "application/json"},
         timeout=10,
     )
     assert response.status_code == 201, response.text

@@ -35,7 +35,9 @@ class _Table(HTMLParser):
 
     def __init__(self, table_id: str | None) -> None:
         super().__init__()
-        self.table_id, self.depth, self.rows, self.cell, self.done = table_id, 0, [], None, False
+        self.table_id, self.depth, self.done = table_id, 0, False
+        self.rows: list[list[str]] = []
+        self.cell: str | None = None
 
     def handle_starttag(self, tag, attrs):
         wanted = self.table_id is None or dict(attrs).get("id") == self.table_id

@@ -3,6 +3,7 @@ the test's) reaches the server through the Redis announcement, long before the c
 Skipped on a laptop without services; failing in CI (REQUIRE_SERVICES=1) when one is missing."""
 
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -38,7 +39,7 @@ def web():
 
 
 def _send(web, key: str, recipient_id: int, category: str = "comment") -> requests.Response:
-    body = {"recipients": [recipient_id], "category": category, "title": "Hi"}
+    body: dict[str, Any] = {"recipients": [recipient_id], "category": category, "title": "Hi"}
     return requests.post(f"{web.base}{SEND}", json=body, headers={"Authorization": f"Token {key}"}, timeout=10)
 
 

@@ -1,6 +1,7 @@
 """Live notifications, resume and replay, lost frames and layer reconnects, publishing after commit, unread count."""
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from channels.layers import get_channel_layer
@@ -130,7 +131,7 @@ async def test_cursor_older_than_retention_asks_for_a_resync(alice):
 
 @async_test
 async def test_live_frames_already_replayed_are_not_sent_twice(alice, monkeypatch):
-    held = []
+    held: list[Sequence[tuple[str, realtime.Message]]] = []
     monkeypatch.setattr(realtime.publishing, "publish", held.append)
     for _ in range(3):
         await adb(send)([alice])
@@ -179,7 +180,7 @@ async def test_layer_reconnect_refills_frames_published_meanwhile(alice, monkeyp
 
 
 def test_publish_happens_only_after_commit(alice, monkeypatch):
-    published = []
+    published: list[Sequence[tuple[str, realtime.Message]]] = []
     monkeypatch.setattr(realtime.publishing, "publish", published.append)
     from django.db import transaction
 
