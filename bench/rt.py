@@ -100,6 +100,11 @@ def run_phase(mode: str, rate: float, duration: float, threads: int = 4) -> dict
     return r
 
 
+def _local_addr(n: int, addresses: int) -> dict[str, Any]:
+    """Connection n's source address, spread over 127.0.0.1.. so that many sockets do not run out of ports."""
+    return {"local_addr": (f"127.0.0.{1 + n % addresses}", 0)} if addresses > 1 else {}
+
+
 def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
     """Open `count` more idle sockets (users idle000000..), as many as the box allows; RSS/CPU of web process 0."""
     web = STATE["webs"][0]
@@ -112,8 +117,6 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
     async def one(user_id: int, ticket: str, n: int) -> None:
         from websockets.asyncio.client import connect as ws_connect
 
-        host = f"127.0.0.{1 + n % addresses}"
-        local: dict[str, Any] = {"local_addr": (host, 0)} if addresses > 1 else {}
         try:
             conn = await ws_connect(
                 f"{web.ws}?ticket={ticket}",
@@ -122,7 +125,7 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
                 open_timeout=120,
                 ping_interval=None,
                 max_queue=None,
-                **local,
+                **_local_addr(n, addresses),
             )
             hello = orjson.loads(await conn.recv())
             assert hello["type"] == "hello", hello
