@@ -114,10 +114,10 @@ REDIS_PREFIX = env.str("REDIS_PREFIX", default="notify")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
 
 if REDIS_URL:
-    # channels-redis' pub/sub layer (the fast one), telling consumers when it reconnected (notifications/realtime.py).
+    # channels-redis' pub/sub layer (the fast one), telling consumers it reconnected (notifications/realtime/layer.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "BACKEND": "notifications.realtime.layer.RecoveringPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
                 "prefix": REDIS_PREFIX,

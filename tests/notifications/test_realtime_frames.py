@@ -6,6 +6,7 @@ import json
 import pytest
 
 from notifications import realtime
+from notifications.realtime import publishing
 from notifications.models import Notification
 from notifications.payloads import content_payload, notification_payload
 from tests.factories import make_users, send
@@ -29,7 +30,7 @@ def test_live_frames_of_a_send_equal_the_ordinary_encoding_of_the_stored_rows(
     # given three recipients and a publish that records what it would send
     users = make_users(3, prefix="frames")
     published: list = []
-    monkeypatch.setattr(realtime, "_notifications_publish", published.extend)
+    monkeypatch.setattr(publishing, "_notifications_publish", published.extend)
 
     # when one send to them commits
     with django_capture_on_commit_callbacks(execute=True):

@@ -11,7 +11,12 @@ from notifyproject.serve import OptionsFirstWebSocketProtocol
 
 def _connected(monkeypatch) -> tuple[OptionsFirstWebSocketProtocol, WebSocketFactory, list]:
     formatted: list = []
-    monkeypatch.setattr(autobahn_protocol, "pformat", lambda value: formatted.append(value) or "")
+
+    def pformat(value: object) -> str:
+        formatted.append(value)
+        return ""
+
+    monkeypatch.setattr(autobahn_protocol, "pformat", pformat)
     factory = WebSocketFactory(object(), server="daphne")
     factory.setProtocolOptions(failByDrop=False, maxMessagePayloadSize=65536, maxFramePayloadSize=65536)
     protocol = OptionsFirstWebSocketProtocol()

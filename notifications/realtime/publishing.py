@@ -1,98 +1,51 @@
-"""The one module that knows group names and frame shapes, and the only caller of the channel layer.
+"""Publishing after commit: the only caller of the channel layer's sending side.
 
-Everything is published after commit (a frame about a row that was rolled back must never exist). Frames are JSON
-text encoded once here (orjson), carried through the layer as is, and forwarded by the consumer without re-encoding.
+Everything is published after commit (a frame about a row that was rolled back must never exist). A frame may still
+be lost (channel layers are at-most-once; Redis may restart): the database is the truth, and `seq` is per user and
+gap-free, so a consumer that sees a gap, or is told its layer reconnected, refills from the database (see
+consumers.py). Clients resume by seq after a reconnect.
 
-A frame may still be lost (channel layers are at-most-once; Redis may restart): the database is the truth, and
-`seq` is per user and gap-free, so a consumer that sees a gap, or is told its layer reconnected, refills from the
-database (see consumers.py). Clients resume by seq after a reconnect.
+Written against channels_redis 4.3.0 (requirements.txt). On the Redis pub/sub layer, `publish` bypasses the layer's
+group_send and PUBLISHes itself, so it relies on channels_redis internals: `channels_redis.utils._consistent_hash`
+to pick the shard, the group channel name `<prefix>__group__<group>`, and `layer.serialize` for the message bytes
+the subscribers deserialize. tests/notifications/test_realtime_channels_redis.py fails if an upgrade changes them.
 """
 
-import asyncio
-import hashlib
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
-import orjson
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
-from channels_redis.utils import _consistent_hash, _wrap_close, decode_hosts
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash
 from django.conf import settings
 from django.db import transaction
 
-from .models import Content
-from .payloads import FreshRow, content_payload, row_payload
+from ..models import Content
+from ..payloads import content_payload
+from .embedded import embedded_note_published
+from .frames import (
+    CREDENTIALS_CHANGED,
+    NOTIFICATION_CREATED,
+    SESSION_ENDED,
+    STATE_CHANGED,
+    TICKET_SOCKETS,
+    Message,
+    NewRow,
+    frame_encode,
+    new_frame_parts,
+    session_fingerprint,
+    unread_count_frame,
+    user_group,
+)
 
 logger = logging.getLogger(__name__)
-
-Message = dict[str, Any]
-
-# Layer message types (dotted, handled by NotificationConsumer.<type with underscores>).
-NOTIFICATION_CREATED = "notification.created"
-STATE_CHANGED = "state.changed"
-SESSION_ENDED = "session.ended"
-CREDENTIALS_CHANGED = "credentials.changed"
-# The `session` of sockets opened with a ticket (token clients), in SESSION_ENDED messages.
-TICKET_SOCKETS = "tickets"
-LAYER_RECOVERED = "layer.recovered"
-
-
-def user_group(user_id: int) -> str:
-    """Group of every socket of one user. Derived only from the authenticated user id."""
-    return f"user.{user_id}"
-
-
-def frame_encode(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame).decode()
-
-
-def notification_frame(payload: dict[str, Any], *, replay: bool) -> str:
-    return frame_encode({"type": "notification", "notification": payload, "replay": replay})
-
-
-class NewRow(Protocol):
-    """What a live frame needs of a row just written (inserts.WrittenRow, or a Notification)."""
-
-    @property
-    def uuid(self) -> UUID: ...
-    @property
-    def recipient_id(self) -> int: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def created_at(self) -> datetime: ...
-
-
-_PROBE_ID = UUID(int=0)
-_PROBE_SEQ = -918273645
-
-
-def new_frame_parts(shared: dict[str, Any], created_at: datetime) -> tuple[str, str, str]:
-    """The live `notification` frame of a new row of a send, as text around its id and its seq: the frame is
-    head + id + middle + seq + tail. The parts come from encoding one probe row the ordinary way (so the bytes are
-    exactly notification_frame's; tested), once per send instead of one dict and one encode per recipient.
-
-    Splitting at the first occurrence of each probe value is safe: id and seq come before any content field.
-    """
-    text = notification_frame(row_payload(FreshRow(_PROBE_ID, _PROBE_SEQ, created_at), shared), replay=False)
-    head, rest = text.split(str(_PROBE_ID), 1)
-    middle, tail = rest.split(str(_PROBE_SEQ), 1)
-    return head, middle, tail
-
-
-def session_fingerprint(session_key: str | None) -> str:
-    """Sockets are matched to a session without sending the session key itself through Redis."""
-    return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
-
-
-# --- Publishing ---------------------------------------------------------------------------------------------------
 
 _redis_clients: dict[str, redis.Redis] = {}
 _redis_lock = threading.Lock()
@@ -112,6 +65,11 @@ def _redis_client(address: str) -> redis.Redis:
     return client
 
 
+def group_channel_name(prefix: str, group: str) -> str:
+    """The Redis channel of a group, as channels_redis' RedisPubSubLoopLayer names it."""
+    return f"{prefix}__group__{group}"
+
+
 def _pubsub_publish(layer: RedisPubSubChannelLayer, messages: Sequence[tuple[str, Message]]) -> None:
     """PUBLISH every message in one pipelined round trip per Redis shard, the way the layer's group_send would
     name and serialize them (prefix + "__group__" + group, msgpack)."""
@@ -120,7 +78,7 @@ def _pubsub_publish(layer: RedisPubSubChannelLayer, messages: Sequence[tuple[str
     prefix = config.get("prefix", "asgi")
     per_shard: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
     for group, message in messages:
-        channel = f"{prefix}__group__{group}"
+        channel = group_channel_name(prefix, group)
         per_shard[_consistent_hash(channel, len(hosts))].append((channel, layer.serialize(message)))
     for index, items in per_shard.items():
         _publish_packed(_redis_client(hosts[index]), items)
@@ -168,10 +126,6 @@ def publish(messages: Sequence[tuple[str, Message]]) -> None:
         logger.exception("realtime publish failed for %d messages", len(messages))
 
 
-def unread_count_frame(count: int) -> str:
-    return f'{{"type":"unread_count","count":{int(count)}}}'
-
-
 def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[NewRow]]]) -> None:
     """One `notification` frame per recipient, each send's shared part serialized once, published after commit
     in one pipelined round trip for every send of the call (a bulk send is one publish, not one per item).
@@ -194,7 +148,7 @@ def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[NewR
 
 
 def _notifications_publish(messages: Sequence[tuple[str, Message]]) -> None:
-    _embedded_note_published(messages)
+    embedded_note_published(messages)
     publish(messages)
 
 
@@ -263,103 +217,3 @@ def on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> N
 def on_token_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A revoked API token: sockets opened with tickets must not outlive it."""
     ticket_sockets_close_on_commit(user_id=instance.user_id)
-
-
-# --- Redis pub/sub layer that tells its consumers when it reconnected ----------------------------------------------
-
-
-class _RecoveringShardConnection(RedisSingleShardConnection):
-    """channels-redis' shard connection, plus: after its subscriber connection failed and works again (redis-py
-    re-subscribes on reconnect), every local channel gets a `layer.recovered` message, because frames published
-    meanwhile are gone. The receive loop is the layer's own, with that one addition."""
-
-    async def _do_receiving(self) -> None:
-        failed = False
-        while True:
-            try:
-                if self._pubsub and self._pubsub.subscribed:
-                    message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-                    if failed:
-                        failed = False
-                        logger.warning("channel layer subscriber reconnected to %s", self.host.get("address"))
-                        self._recovered_notify()
-                    self._receive_message(message)
-                else:
-                    await asyncio.sleep(0.1)
-            except (asyncio.CancelledError, TimeoutError, GeneratorExit):
-                raise
-            except Exception as exc:
-                if not failed:
-                    logger.warning("channel layer subscriber lost its Redis connection: %s", exc)
-                failed = True
-                await asyncio.sleep(0.5)
-
-    def _recovered_notify(self) -> None:
-        data = self.channel_layer.channel_layer.serialize({"type": LAYER_RECOVERED})
-        for queue in self.channel_layer.channels.values():
-            queue.put_nowait(data)
-
-
-class _RecoveringLoopLayer(RedisPubSubLoopLayer):
-    def __init__(self, hosts: Any = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(hosts, *args, **kwargs)
-        self._shards = [_RecoveringShardConnection(host, self) for host in decode_hosts(hosts)]
-
-
-class RecoveringPubSubChannelLayer(RedisPubSubChannelLayer):
-    """The production channel layer: Redis pub/sub (the fast channels-redis layer) with reconnect notification."""
-
-    def _get_layer(self) -> RedisPubSubLoopLayer:
-        loop = asyncio.get_running_loop()
-        layer = self._layers.get(loop)
-        if layer is None:
-            layer = self._layers[loop] = _RecoveringLoopLayer(*self._args, **self._kwargs, channel_layer=self)
-            _wrap_close(self, loop)
-        return layer
-
-
-# --- Embedded mode: notifications written by other processes ------------------------------------------------------
-
-# The in-memory layer reaches only this process. `manage.py notify` (or a worker) writes rows from another process;
-# one watcher per web process notices them (one indexed query per tick, whatever the number of sockets) and nudges
-# the recipients' sockets, which refill from the database. Rows this process published itself are skipped.
-_published_high: dict[int, int] = {}
-_watch_task: asyncio.Task[None] | None = None
-WATCH_INTERVAL = 0.5
-
-
-def _embedded_note_published(messages: Sequence[tuple[str, Message]]) -> None:
-    if settings.REDIS_URL:
-        return
-    for group, message in messages:
-        user_id = int(group.rsplit(".", 1)[1])
-        if message["seq"] > _published_high.get(user_id, 0):
-            _published_high[user_id] = message["seq"]
-
-
-def embedded_watch_start() -> None:
-    """Start the watcher once per process, from the event loop (the consumer calls it on connect)."""
-    global _watch_task
-    layer = get_channel_layer()
-    if settings.REDIS_URL or isinstance(layer, RedisPubSubChannelLayer):
-        return
-    if _watch_task is None or _watch_task.done():
-        _watch_task = asyncio.get_running_loop().create_task(_embedded_watch(layer))
-
-
-async def _embedded_watch(layer: Any) -> None:
-    from channels.db import database_sync_to_async
-
-    from . import selectors
-
-    last_id = await database_sync_to_async(selectors.notification_max_id)()
-    while True:
-        await asyncio.sleep(WATCH_INTERVAL)
-        try:
-            last_id, rows = await database_sync_to_async(selectors.notification_seqs_after_id)(after_id=last_id)
-        except Exception:
-            logger.exception("embedded realtime watcher: query failed")
-            continue
-        foreign = {user_id for user_id, seq in rows if seq > _published_high.get(user_id, 0)}
-        for user_id in foreign:
-            await layer.group_send(user_group(user_id), {"type": LAYER_RECOVERED})
