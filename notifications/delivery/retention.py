@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Content, Delivery, Notification
+from ..models import Content, Delivery, Notification, WebhookEventPending
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def notifications_purge(*, now: datetime | None = None, batch_size: int = 5000) 
             if not ids:
                 break
             Delivery.objects.filter(notification_id__in=ids)._raw_delete(Delivery.objects.db)
+            WebhookEventPending.objects.filter(notification_id__in=ids)._raw_delete(WebhookEventPending.objects.db)
             Notification.objects.filter(pk__in=ids)._raw_delete(Notification.objects.db)
         total += len(ids)
     while True:
