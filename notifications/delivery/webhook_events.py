@@ -95,7 +95,7 @@ def webhook_events_record(*, events: Iterable[tuple[int, str]], now: datetime) -
         if event in s.events
     ]
     if rows:
-        WebhookEventPending.objects.bulk_create(rows, batch_size=1000)
+        WebhookEventPending.objects.bulk_create(rows)  # one statement where the backend allows
         jobs.wake_worker_on_commit(WEBHOOKS_TASK)
     return len(rows)
 

@@ -29,7 +29,7 @@ import urllib3
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from .. import jobs
@@ -37,8 +37,8 @@ from ..models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEv
 from ..outbound import Target, UnsafeEndpoint, webhook_url_check
 from .base import SENT, Outcome, parse_retry_after, retry
 from .base import dead as dead_outcome
-from .states import ACTIVE, lock, outcome_apply, rows_claim, rows_sweep_stuck
-from .webhook_events import webhook_endpoints_changed
+from .states import ACTIVE, lock, outcome_apply, rows_claim, rows_retry_dead, rows_sweep_stuck
+from .webhook_events import WEBHOOKS_TASK, webhook_endpoints_changed
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,18 @@ def webhooks_dispatch(*, now: datetime | None = None, limit: int = 500) -> int:
     for pk in ids:
         jobs.enqueue(SEND_TASK, [pk])
     return len(ids)
+
+
+def webhook_deliveries_retry_dead(*, deliveries: QuerySet[WebhookDelivery]) -> int:
+    """Staff's "retry dead": dead batches among these go back to pending, due now, with a fresh attempt budget; a
+    worker is woken after commit (embedded mode: the scheduler's next run), the periodic run finds them anyway."""
+    with transaction.atomic():
+        retried = rows_retry_dead(deliveries, timezone.now())
+        if retried:
+            jobs.wake_worker_on_commit(WEBHOOKS_TASK)
+    if retried:
+        logger.info("retry: %d dead webhook deliveries back to pending", retried)
+    return retried
 
 
 # --- Posting ------------------------------------------------------------------------------------------------------

@@ -200,6 +200,8 @@ DELIVERY_PLAN_BATCH = env.int("DELIVERY_PLAN_BATCH", default=500)
 # A process wakes a planner at most once per window (notifications/jobs.py): bounds broker messages per send.
 JOBS_WAKE_WINDOW = env.float("JOBS_WAKE_WINDOW", default=0.02)
 
+# Who gets the site's operational emails (mail_admins: a webhook endpoint disabled after sustained failure).
+ADMINS = [("Operations", address) for address in env.list("DJANGO_ADMINS", default=[])]
 # Outbound webhooks (docs/webhooks.md). URLs are checked when registered and again, after DNS, before each post.
 WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=True)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
