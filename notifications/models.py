@@ -336,8 +336,7 @@ class WebhookDelivery(models.Model):
     """One POST to an endpoint: a batch of events, through the same states and backoff as Delivery."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # Indexed by (endpoint, created_at) below.
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     # Built once, when the batch is formed: every attempt posts the same bytes (with a fresh timestamp).
     body = models.TextField()
     event_count = models.PositiveIntegerField()
@@ -355,7 +354,8 @@ class WebhookDelivery(models.Model):
         verbose_name_plural = "webhook deliveries"
         indexes = [
             models.Index(fields=["due_at"], condition=Q(status__in=["pending", "failed"]), name="webhook_due_idx"),
-            models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_idx"),
+            # Retention purges by age.
+            models.Index(fields=["created_at"], name="webhook_delivery_created_idx"),
         ]
 
     def __str__(self) -> str:

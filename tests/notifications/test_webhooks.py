@@ -12,7 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import services
+from notifications import jobs, services
+from notifications.delivery.retention import notifications_purge
 from notifications.delivery.webhooks import webhook_deliveries_retry_dead, webhooks_dispatch
 from notifications.models import DeliveryStatus, Notification, WebhookDelivery, WebhookEndpoint, WebhookEventPending
 from notifications.webhooks import webhook_endpoint_create, webhook_endpoint_update
@@ -423,3 +424,59 @@ def test_the_secret_is_returned_once_and_masked_after(sender, receiver, loopback
     assert endpoint.secret_masked == f"{secret[:6]}…{secret[-4:]}"
     assert secret not in str(endpoint)
     assert json.dumps({"masked": endpoint.secret_masked}).find(secret) == -1
+
+
+def test_retention_purges_old_batches_and_the_pending_events_of_purged_notifications(sender, alice, settings):
+    # given an old notification with a pending event, an old batch and a recent one
+    settings.NOTIFICATIONS_RETENTION_DAYS = 30
+    endpoint = WebhookEndpoint.objects.create(producer=sender, url="https://h.example.com/", events=[READ], secret="s")
+    old = send([alice], actor=sender, plan=False)
+    long_ago = timezone.now() - timedelta(days=40)
+    Notification.objects.filter(content=old.content).update(created_at=long_ago)
+    WebhookEventPending.objects.create(
+        endpoint=endpoint, notification_id=Notification.objects.get().pk, event=READ, occurred_at=long_ago
+    )
+    stale = WebhookDelivery.objects.create(endpoint=endpoint, body="{}", event_count=1, due_at=long_ago)
+    WebhookDelivery.objects.filter(pk=stale.pk).update(created_at=long_ago)
+    recent = WebhookDelivery.objects.create(endpoint=endpoint, body="{}", event_count=1, due_at=timezone.now())
+    # when retention runs
+    assert notifications_purge() == 1
+    # then the old ones are gone, the recent batch stays
+    assert WebhookEventPending.objects.count() == 0
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_in_production_a_state_change_wakes_a_worker_by_name_and_the_worker_hands_out_ids_only(
+    sender, alice, receiver, loopback, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given production mode (a broker, not eager)
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    woken, published = [], []
+    monkeypatch.setattr(jobs._waker, "wake", woken.append)
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args=(), **kw: published.append((name, tuple(args))))
+    endpoint_for(sender, receiver)
+    result = send([alice], actor=sender, plan=False, title="Secret title")
+    # when alice reads it and the transaction commits
+    with django_capture_on_commit_callbacks(execute=True):
+        read_one(alice, result)
+    # then a worker is woken by task name, and nothing was posted here
+    assert woken == ["notifications.tasks.webhooks_dispatch"]
+    assert receiver.requests == []
+    # and the woken worker hands the batch to a send task by id, never with content
+    assert webhooks_dispatch() == 1
+    assert published == [("notifications.tasks.webhook_send", ([WebhookDelivery.objects.get().pk],))]
+    assert receiver.requests == []
+
+
+def test_a_state_change_nobody_subscribed_to_wakes_nothing_and_writes_nothing(
+    sender, alice, receiver, loopback, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    woken = []
+    monkeypatch.setattr(jobs._waker, "wake", woken.append)
+    endpoint_for(sender, receiver, events=[ARCHIVED])
+    result = send([alice], actor=sender, plan=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        read_one(alice, result)
+    assert woken == []
+    assert WebhookEventPending.objects.count() == 0
