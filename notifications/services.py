@@ -23,8 +23,9 @@ from .broadcasts import (
     notification_broadcast_batch,
 )
 from .delivery.planner import deliveries_cancel
+from .delivery.webhook_events import webhook_state_events_record
 from .inserts import BATCH_SIZE
-from .models import IdempotencyRecord, Notification, SkipReason
+from .models import IdempotencyRecord, Notification, SkipReason, WebhookEventType
 from .sending import (
     BulkValidationError,
     IdempotencyConflict,
@@ -72,8 +73,9 @@ def notification_update_state(
 ) -> list[UUID]:
     """Set read and/or archived on the user's own notifications; ids of other users are ignored, never revealed.
 
-    Returns the ids whose state changed. Reading cancels pending email/push. Every open socket of the user gets
-    notification_updated and unread_count after commit.
+    Returns the ids whose state changed. Reading cancels pending email/push. A read or an archive records webhook
+    events for the producers' endpoints (one insert, in this transaction; posted by a worker). Every open socket of
+    the user gets notification_updated and unread_count after commit.
     """
     uuids = _uuids(ids)
     if not uuids or (read is None and archived is None):
@@ -89,11 +91,14 @@ def notification_update_state(
             changed.update(rows)
             if read:
                 deliveries_cancel(notification_ids=list(rows), reason=SkipReason.READ)
+                webhook_state_events_record(notification_ids=list(rows), event=WebhookEventType.READ, now=now)
         if archived is not None:
             qs = base.filter(archived_at__isnull=archived)
             rows = dict(qs.values_list("pk", "uuid"))
             Notification.objects.filter(pk__in=rows).update(archived_at=now if archived else None)
             changed.update(rows)
+            if archived:
+                webhook_state_events_record(notification_ids=list(rows), event=WebhookEventType.ARCHIVED, now=now)
         if changed:
             realtime.state_publish_on_commit(
                 user_id=user.pk,
@@ -133,6 +138,7 @@ def notification_mark_all_read(
             return 0
         Notification.objects.filter(pk__in=rows).update(read_at=now)
         deliveries_cancel(notification_ids=list(rows), reason=SkipReason.READ)
+        webhook_state_events_record(notification_ids=list(rows), event=WebhookEventType.READ, now=now)
         realtime.state_publish_on_commit(
             user_id=user.pk,
             ids=list(rows.values()),

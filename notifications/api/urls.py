@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, explain, export, preferences, views
+from . import devices, explain, export, preferences, views, webhooks
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -32,6 +32,8 @@ urlpatterns = [
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),
     path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
     path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
+    path("webhooks/", webhooks.WebhookListView.as_view(), name="api-webhook-list"),
+    path("webhooks/<str:id>/", webhooks.WebhookDetailView.as_view(), name="api-webhook-detail"),
     path("me/export/", export.ExportView.as_view(), name="api-me-export"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

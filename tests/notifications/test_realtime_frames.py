@@ -6,9 +6,9 @@ import json
 import pytest
 
 from notifications import realtime
-from notifications.realtime import publishing
 from notifications.models import Notification
 from notifications.payloads import content_payload, notification_payload
+from notifications.realtime import publishing
 from tests.factories import make_users, send
 
 pytestmark = pytest.mark.django_db

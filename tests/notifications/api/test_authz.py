@@ -66,6 +66,13 @@ ENDPOINTS = [
     ("delete", "/api/v1/devices/fcm/{d}/", None, dict(anonymous=401, owner=204, other=404, sender=404, staff=404)),
     ("get", "/api/v1/devices/apns/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/devices/webpush/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
+    ("get", "/api/v1/webhooks/", None, dict(anonymous=401, owner=403, other=403, sender=403, staff=200)),
+    (
+        "post",
+        "/api/v1/webhooks/",
+        {"url": "http://169.254.169.254/", "events": ["notification.read"]},
+        dict(anonymous=401, owner=403, other=403, sender=403, staff=400),
+    ),
     ("get", "/api/v1/me/export/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/schema/", None, dict(anonymous=200, owner=200, other=200, sender=200, staff=200)),
     ("get", "/metrics", None, dict(anonymous=401, owner=403, other=403, sender=403, staff=200)),
