@@ -314,12 +314,12 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
         )
         WebhookEventPending.objects.filter(endpoint=endpoint).delete()
         webhook_endpoints_changed()
-        origin, pk = _origin(endpoint.url), endpoint.pk
+        origin, pk = url_origin(endpoint.url), endpoint.pk
         transaction.on_commit(lambda: _tell_staff(pk, origin, reason))
     endpoint.active, endpoint.disabled_at, endpoint.disabled_reason = False, now, reason[:300]
 
 
-def _origin(url: str) -> str:
+def url_origin(url: str) -> str:
     """What a notice may say about a URL: scheme and host (a path can hold a receiver's own token)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
