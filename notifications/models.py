@@ -118,6 +118,8 @@ class Notification(models.Model):
     seen_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Starred: kept in the Saved view whatever its read or archive state.
+    saved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -133,6 +135,10 @@ class Notification(models.Model):
             ),
             # Retention purge walks by age.
             models.Index(fields=["created_at"], name="notification_created_idx"),
+            # The Saved view, newest first: only starred rows are in it (a handful per user, not the history).
+            models.Index(
+                fields=["recipient", "-seq"], condition=Q(saved_at__isnull=False), name="notification_saved_idx"
+            ),
         ]
 
     def __str__(self) -> str:

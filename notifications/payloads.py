@@ -39,6 +39,7 @@ def notification_payload(notification: Notification, shared: dict[str, Any] | No
         "read_at": _iso(notification.read_at),
         "archived_at": _iso(notification.archived_at),
         "is_read": notification.read_at is not None,
+        "saved_at": _iso(notification.saved_at),
     }
 
 

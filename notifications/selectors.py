@@ -25,11 +25,12 @@ class Status(models.TextChoices):
     READ = "read", "Read"
     ARCHIVED = "archived", "Archived"
     ALL = "all", "All"
+    SAVED = "saved", "Saved"  # starred, whatever the read or archive state
     INBOX = "inbox", "All but archived"  # the default when no status is asked for; not a filter clients send
 
 
 # The `status` values a client may ask for (REST `status=`, the center's ?status=).
-STATUS_FILTERS = (Status.UNREAD, Status.READ, Status.ARCHIVED, Status.ALL)
+STATUS_FILTERS = (Status.UNREAD, Status.READ, Status.ARCHIVED, Status.ALL, Status.SAVED)
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
@@ -55,6 +56,8 @@ def notification_list(
         qs = qs.filter(read_at__isnull=False, archived_at__isnull=True)
     elif status == Status.ARCHIVED:
         qs = qs.filter(archived_at__isnull=False)
+    elif status == Status.SAVED:
+        qs = qs.filter(saved_at__isnull=False)  # the partial index notification_saved_idx
     elif status != Status.ALL:
         qs = qs.filter(archived_at__isnull=True)
     if categories:

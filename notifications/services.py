@@ -57,6 +57,7 @@ __all__ = [
     "notification_mark_read",
     "notification_mark_seen",
     "notification_mark_unread",
+    "notification_save",
     "notification_send_bulk",
     "notification_update_state",
     "notify",
@@ -68,15 +69,21 @@ __all__ = [
 
 
 def notification_update_state(
-    *, user: AbstractBaseUser, ids: Iterable[UUID | str], read: bool | None = None, archived: bool | None = None
+    *,
+    user: AbstractBaseUser,
+    ids: Iterable[UUID | str],
+    read: bool | None = None,
+    archived: bool | None = None,
+    saved: bool | None = None,
 ) -> list[UUID]:
-    """Set read and/or archived on the user's own notifications; ids of other users are ignored, never revealed.
+    """Set read, archived and/or saved (starred) on the user's own notifications; ids of other users are ignored,
+    never revealed.
 
     Returns the ids whose state changed. Reading cancels pending email/push. Every open socket of the user gets
-    notification_updated and unread_count after commit.
+    notification_updated (with the keys that were asked for) and unread_count after commit.
     """
     uuids = _uuids(ids)
-    if not uuids or (read is None and archived is None):
+    if not uuids or (read is None and archived is None and saved is None):
         return []
     now = timezone.now()
     with transaction.atomic():
@@ -94,6 +101,11 @@ def notification_update_state(
             rows = dict(qs.values_list("pk", "uuid"))
             Notification.objects.filter(pk__in=rows).update(archived_at=now if archived else None)
             changed.update(rows)
+        if saved is not None:
+            qs = base.filter(saved_at__isnull=saved)
+            rows = dict(qs.values_list("pk", "uuid"))
+            Notification.objects.filter(pk__in=rows).update(saved_at=now if saved else None)
+            changed.update(rows)
         if changed:
             realtime.state_publish_on_commit(
                 user_id=user.pk,
@@ -101,6 +113,7 @@ def notification_update_state(
                 unread_count=selectors.notification_unread_count(user=user),
                 read=read,
                 archived=archived,
+                extra=None if saved is None else {"saved": saved},
             )
     return list(changed.values())
 
@@ -111,6 +124,11 @@ def notification_mark_read(*, user: AbstractBaseUser, ids: Iterable[UUID | str])
 
 def notification_mark_unread(*, user: AbstractBaseUser, ids: Iterable[UUID | str]) -> list[UUID]:
     return notification_update_state(user=user, ids=ids, read=False)
+
+
+def notification_save(*, user: AbstractBaseUser, ids: Iterable[UUID | str], saved: bool = True) -> list[UUID]:
+    """Star (or unstar) the user's own notifications: the Saved view keeps them whatever their read/archive state."""
+    return notification_update_state(user=user, ids=ids, saved=saved)
 
 
 def notification_archive(*, user: AbstractBaseUser, ids: Iterable[UUID | str], archived: bool = True) -> list[UUID]:

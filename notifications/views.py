@@ -58,7 +58,12 @@ def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
     return zone_or_utc(user_settings_get(user=user).timezone)
 
 
-TABS = [(selectors.Status.UNREAD, "Unread"), (selectors.Status.INBOX, "All"), (selectors.Status.ARCHIVED, "Archived")]
+TABS = [
+    (selectors.Status.UNREAD, "Unread"),
+    (selectors.Status.INBOX, "All"),
+    (selectors.Status.SAVED, "Saved"),
+    (selectors.Status.ARCHIVED, "Archived"),
+]
 SEARCH_MAX = 200
 
 
@@ -199,6 +204,8 @@ STATE_ACTIONS: dict[str, dict[str, bool]] = {
     "unread": {"read": False},
     "archive": {"archived": True},
     "unarchive": {"archived": False},
+    "save": {"saved": True},
+    "unsave": {"saved": False},
 }
 
 
@@ -231,7 +238,8 @@ UNDO_IDS_MAX = 1000
 @login_required
 @require_POST
 def notifications_bulk_state(request: AuthedRequest) -> HttpResponse:
-    """Read, unread, archive or unarchive several of the user's notifications (selection, undo, offline queue)."""
+    """Read, unread, archive, unarchive, save or unsave several of the user's notifications (selection, undo, the
+    offline queue)."""
     changes = STATE_ACTIONS.get(request.POST.get("action") or "")
     ids = request.POST.getlist("ids")
     if changes is None or not ids or len(ids) > BULK_MAX:

@@ -163,6 +163,7 @@ class NotificationSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
     archived_at = serializers.DateTimeField(allow_null=True)
     is_read = serializers.BooleanField()
+    saved_at = serializers.DateTimeField(allow_null=True, help_text="Starred (the Saved view) since; null if not.")
 
 
 class NotificationListQuerySerializer(serializers.Serializer):
@@ -181,17 +182,18 @@ class NotificationListQuerySerializer(serializers.Serializer):
 
 
 class NotificationPatchSerializer(serializers.Serializer):
-    """Only these two keys; any other key is a 400 and nothing is written."""
+    """Only these keys; any other key is a 400 and nothing is written."""
 
     read = serializers.BooleanField(required=False)
     archived = serializers.BooleanField(required=False)
+    saved = serializers.BooleanField(required=False, help_text="Star it (the Saved view) or take the star away.")
 
     def to_internal_value(self, data: object) -> dict:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {str(key): ["This field cannot be changed; only read and archived can."] for key in unknown}
+                    {str(key): [f"This field cannot be changed; only {', '.join(self.fields)} can."] for key in unknown}
                 )
         return super().to_internal_value(data)
 

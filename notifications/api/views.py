@@ -205,7 +205,7 @@ class NotificationDetailView(APIView):
 
     @extend_schema(
         operation_id="notifications_partial_update",
-        summary="Set read and/or archived (nothing else)",
+        summary="Set read, archived and/or saved (nothing else)",
         tags=["inbox"],
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         request=s.NotificationPatchSerializer,
@@ -222,6 +222,7 @@ class NotificationDetailView(APIView):
                 ids=[notification.uuid],
                 read=changes.get("read"),
                 archived=changes.get("archived"),
+                saved=changes.get("saved"),
             )
             notification = _notification_or_404(request, id)
         return Response(notification_payload(notification))

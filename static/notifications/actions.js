@@ -9,9 +9,14 @@ import { undoToast } from "./toasts.js";
 const centerUrl = document.body.dataset.center || "/notifications/";
 const OPEN_WAIT_MS = 600;
 const RESULT_MS = 6000;
-const MESSAGES = { read: "Marked as read", unread: "Marked as unread", archive: "Archived", unarchive: "Moved back to the inbox" };
-const CHANGES = { read: { read: true }, unread: { read: false }, archive: { archived: true }, unarchive: { archived: false } };
-const OPPOSITE = { read: "unread", unread: "read", archive: "unarchive", unarchive: "archive" };
+const MESSAGES = {
+  read: "Marked as read", unread: "Marked as unread", archive: "Archived", unarchive: "Moved back to the inbox",
+  save: "Saved", unsave: "Removed from Saved",
+};
+const CHANGES = {
+  read: { read: true }, unread: { read: false }, archive: { archived: true }, unarchive: { archived: false },
+  save: { saved: true }, unsave: { saved: false },
+};
 
 async function post(url, data, { keepalive = false } = {}) {
   const response = await fetch(url, {

@@ -15,12 +15,16 @@ export function filtersOf(dataset) {
   };
 }
 
-/** Would the server have rendered `n` ({is_read, archived_at, category, priority, title, body}) in this view? */
+/** Would the server have rendered `n` ({is_read, archived_at, saved_at, category, priority, title, body}) in this view? */
 export function matches(filters, n) {
   const { status, categories, priorities, query } = filters;
   const archived = Boolean(n.archived_at);
-  if (status === "archived" && !archived) return false;
-  if (status !== "archived" && status !== "all" && archived) return false;
+  if (status === "saved") {
+    if (!n.saved_at) return false;
+  } else {
+    if (status === "archived" && !archived) return false;
+    if (status !== "archived" && status !== "all" && archived) return false;
+  }
   if (status === "unread" && n.is_read) return false;
   if (status === "read" && !n.is_read) return false;
   if (categories.length && !categories.includes(n.category)) return false;

@@ -1,5 +1,5 @@
 // Keyboard shortcuts in the center (GitHub/Gmail style): j/k move, Enter or o open, e archive, u toggle read,
-// Shift+U mark unread, x select, ? the help sheet. Never while typing in a field or with Ctrl/Alt/Meta.
+// Shift+U mark unread, s save (star), x select, ? the help sheet. Never while typing in a field or with Ctrl/Alt/Meta.
 
 import { $ } from "./dom.js";
 import { centerList } from "./render.js";
@@ -54,6 +54,7 @@ export function setupKeyboard({ onSelect }) {
       e: () => press(item, ["archive"]),
       u: () => press(item, ["read", "unread"]),
       U: () => press(item, ["unread"]),
+      s: () => press(item, ["save", "unsave"]),
       x: () => item && onSelect(item),
       "?": () => sheet && sheet.showModal(),
     };

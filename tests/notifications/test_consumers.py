@@ -428,6 +428,22 @@ async def test_mark_read_and_unread_update_every_tab(alice):
 
 
 @async_test
+async def test_other_tabs_learn_a_save_by_notification_updated(alice):
+    from notifications.services import notification_save
+
+    n = (await adb(send)([alice])).notification_ids[0]
+    tab, _ = await connect(alice)
+    await adb(notification_save)(user=alice, ids=[n])
+    assert await frames(tab, 2) == [
+        {"type": "notification_updated", "ids": [str(n)], "saved": True},
+        {"type": "unread_count", "count": 1},
+    ]
+    await adb(notification_save)(user=alice, ids=[n], saved=False)
+    assert (await frames(tab, 2))[0] == {"type": "notification_updated", "ids": [str(n)], "saved": False}
+    await tab.disconnect()
+
+
+@async_test
 async def test_mark_all_read_up_to_a_seq(alice):
     for _ in range(3):
         await adb(send)([alice])
