@@ -40,6 +40,7 @@ def notification_payload(notification: Notification, shared: dict[str, Any] | No
         "archived_at": _iso(notification.archived_at),
         "is_read": notification.read_at is not None,
         "saved_at": _iso(notification.saved_at),
+        "snoozed_until": _iso(notification.snoozed_until),
     }
 
 

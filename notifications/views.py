@@ -267,7 +267,7 @@ def mark_all_read(request: AuthedRequest) -> HttpResponse:
     # The ids let the page offer "Undo" (they are the user's own, so nothing leaks).
     ids = list(
         selectors.notification_list(user=request.user, status=selectors.Status.ALL)
-        .filter(read_at__isnull=True)
+        .filter(read_at__isnull=True, snoozed_until__isnull=True)
         .values_list("uuid", flat=True)[: UNDO_IDS_MAX + 1]
     )
     updated = services.notification_mark_all_read(user=request.user)

@@ -200,8 +200,16 @@ DELIVERY_PLAN_BATCH = env.int("DELIVERY_PLAN_BATCH", default=500)
 # A process wakes a planner at most once per window (notifications/jobs.py): bounds broker messages per send.
 JOBS_WAKE_WINDOW = env.float("JOBS_WAKE_WINDOW", default=0.02)
 
+# How often snoozed notifications whose time has come are woken (beat, or the embedded scheduler).
+SNOOZE_WAKE_INTERVAL = env.float("SNOOZE_WAKE_INTERVAL", default=5.0)
+
 DAY = 24 * 3600.0
 CELERY_BEAT_SCHEDULE = {
+    "notifications-snooze-wake": {
+        "task": "notifications.tasks.notifications_wake",
+        "schedule": SNOOZE_WAKE_INTERVAL,
+        "options": {"expires": max(SNOOZE_WAKE_INTERVAL, 1.0)},
+    },
     "deliveries-plan-sweep": {
         "task": "notifications.tasks.deliveries_plan",
         "schedule": DELIVERY_PLAN_SWEEP_INTERVAL,

@@ -60,6 +60,7 @@ def test_list_returns_the_contract_object(alice_client, alice):
         "archived_at": None,
         "is_read": False,
         "saved_at": None,
+        "snoozed_until": None,
     }
 
 
