@@ -118,12 +118,31 @@ function setButton(form, fromAction, toAction) {
   button.replaceChildren(icon(toAction));
 }
 
+/** The item's snooze menu: a copy of the one the server rendered into the page (<template id="snooze-template">). */
+function snoozeMenu(n) {
+  const template = $("snooze-template");
+  const menu = template && template.content.querySelector("details");
+  if (!menu) return null;
+  const copy = menu.cloneNode(true);
+  copy.querySelector("form").setAttribute("action", `${centerUrl}${n.id}/snooze/`);
+  copy.querySelector("summary").setAttribute("aria-label", `Snooze: ${n.title}`);
+  const input = copy.querySelector('input[type="datetime-local"]');
+  const label = copy.querySelector("label");
+  if (input && label) {
+    input.id = `snooze-at-${n.id}`;
+    label.htmlFor = input.id;
+  }
+  const next = copy.querySelector('input[name="next"]');
+  if (next) next.value = location.pathname + location.search;
+  return copy;
+}
+
 function centerItem(n) {
   const image = safeUrl(n.image_url);
   const actions = Array.isArray(n.actions) ? n.actions : [];
   const next = location.pathname + location.search;
   return h("li", {
-    class: `n-item is-new${n.is_read ? "" : " is-unread"}${n.archived_at ? " is-archived" : ""}${n.saved_at ? " is-saved" : ""}`,
+    class: `n-item is-new${n.is_read ? "" : " is-unread"}${n.archived_at ? " is-archived" : ""}${n.saved_at ? " is-saved" : ""}${n.snoozed_until ? " is-snoozed" : ""}`,
     id: `n-${n.id}`, tabindex: "-1",
     dataset: { id: n.id, seq: String(n.seq), category: n.category, priority: n.priority, created: n.created_at },
   },
@@ -142,7 +161,8 @@ function centerItem(n) {
       actions.length ? h("p", { class: "n-actions" }, actions.map((a) => {
         const href = safeUrl(a.url);
         return href ? h("a", { class: `btn btn-small btn-${a.style || "secondary"}`, href }, a.label) : null;
-      })) : null),
+      })) : null,
+      snoozeMenu(n)),
     h("form", { class: "n-state", method: "post", action: `${centerUrl}${n.id}/state/`, "data-enhance": "state" },
       h("input", { type: "hidden", name: "csrfmiddlewaretoken", value: csrfToken() }),
       h("input", { type: "hidden", name: "next", value: next }),
@@ -209,9 +229,22 @@ export function updateEmptyStates() {
   if (dd && ddEmpty) ddEmpty.hidden = dd.children.length > 0;
 }
 
+/** Take older copies of a notification off the screen (one that woke from a snooze comes back with a new seq). */
+export function removeCopies(id, seq) {
+  let removedAny = false;
+  for (const item of itemsFor(id)) {
+    if (Number(item.dataset.seq) < seq) {
+      item.remove();
+      removedAny = true;
+    }
+  }
+  removed.delete(id);
+  return removedAny;
+}
+
 export function addNotification(n) {
   const dd = $("bell-list");
-  if (dd && !n.archived_at) {
+  if (dd && !n.archived_at && !n.snoozed_until) {
     insertBySeq(dd, dropdownItem(n), n.seq);
     while (dd.children.length > DROPDOWN_MAX) dd.lastElementChild.remove();
   }
@@ -248,6 +281,8 @@ export function removeItem(item) {
     if (!neighbour) target.setAttribute("tabindex", "-1");
     target.focus();
   }
+  // The same button may be hidden (inside a closed snooze menu): then the next item itself.
+  if (neighbour && document.activeElement !== target) neighbour.focus();
 }
 
 /** Put back items an action removed from this view (undo), if the view shows them again. */
@@ -273,6 +308,7 @@ function itemState(item) {
     is_read: !item.classList.contains("is-unread"),
     archived_at: item.classList.contains("is-archived") ? "yes" : null,
     saved_at: item.classList.contains("is-saved") ? "yes" : null,
+    snoozed_until: item.classList.contains("is-snoozed") ? "yes" : null,
     category: item.dataset.category,
     priority: item.dataset.priority,
   };
@@ -304,7 +340,7 @@ function applyToDropdown(item, read, archived) {
   if (!read && !hint) item.querySelector(".dd-meta").append(h("span", { class: "visually-hidden" }, ", unread"));
 }
 
-export function applyUpdate({ ids, read, archived, saved }) {
+export function applyUpdate({ ids, read, archived, saved, snoozed_until: snoozed }) {
   const list = centerList();
   for (const id of ids || []) {
     for (const item of itemsFor(id)) {
@@ -312,8 +348,9 @@ export function applyUpdate({ ids, read, archived, saved }) {
       if (read !== undefined) item.classList.toggle("is-unread", !read);
       if (archived !== undefined) item.classList.toggle("is-archived", archived);
       if (saved !== undefined && inCenter) item.classList.toggle("is-saved", saved);
+      if (snoozed !== undefined) item.classList.toggle("is-snoozed", Boolean(snoozed));
       if (!inCenter) {
-        applyToDropdown(item, read, archived);
+        applyToDropdown(item, read, archived || Boolean(snoozed));
         continue;
       }
       // Leaving the view first, so focus moves to the same button of the next item (before this one's flips).

@@ -281,3 +281,47 @@ def test_the_wake_sweep_reads_the_wake_index(alice):
         )
         plan = " ".join(row[0] for row in cursor.fetchall())
     assert "notification_wake_idx" in plan
+
+
+# --- the center page (no JavaScript) ------------------------------------------------------------------------------
+
+
+def test_the_center_snooze_menu_snoozes_by_preset_and_chosen_time_and_unsnoozes(client, alice, bob):
+    from preferences.services import preferences_update
+
+    preferences_update(user=alice, quiet_hours={"timezone": "Asia/Tokyo"})
+    client.force_login(alice)
+    n = one(alice, title="later")
+    theirs = one(bob, title="bobs")
+    page = client.get("/notifications/").content.decode()
+    assert 'aria-label="Snooze: later"' in page and ">Snoozed</a>" in page
+    for label in ("1 hour", "3 hours", "Tomorrow morning", "Next week", "Choose a time", "Snooze until then"):
+        assert label in page
+    assert 'id="snooze-template"' in page
+    # a preset: tomorrow 08:00 in the user's zone (Tokyo), answered as JSON for the page's script
+    answer = client.post(f"/notifications/{n.uuid}/snooze/", {"until": "tomorrow"}, HTTP_ACCEPT="application/json")
+    body = answer.json()
+    until = datetime.fromisoformat(body["snoozed_until"])
+    tokyo = until.astimezone(zoneinfo.ZoneInfo("Asia/Tokyo"))
+    assert (tokyo.hour, tokyo.minute) == (8, 0) and until > timezone.now()
+    assert body["changed"] == [str(n.uuid)] and body["unread_count"] == 0 and body["label"].endswith("08:00")
+    snoozed = client.get("/notifications/?status=snoozed").content.decode()
+    assert "later" in snoozed and "Snoozed until" in snoozed and "Unsnooze now" in snoozed
+    assert "later" not in client.get("/notifications/").content.decode().split('id="snooze-template"')[0]
+    # a chosen time, typed in the user's zone (a plain form post: redirect back)
+    at = (timezone.now() + timedelta(days=2)).astimezone(zoneinfo.ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(f"/notifications/{n.uuid}/snooze/", {"until": "custom", "at": at, "next": "/notifications/"})
+    assert response.status_code == 302
+    n.refresh_from_db()
+    assert f"{n.snoozed_until.astimezone(zoneinfo.ZoneInfo('Asia/Tokyo')):%Y-%m-%dT%H:%M}" == at
+    # bad choices are 400 and change nothing; another user's id is 404
+    for data in ({"until": "custom", "at": "soon"}, {"until": "custom", "at": "2001-01-01T00:00"}, {"until": "x"}):
+        bad = client.post(f"/notifications/{n.uuid}/snooze/", data, HTTP_ACCEPT="application/json")
+        assert bad.status_code == 400 and list(bad.json()["errors"]) == ["until"]
+    assert client.post(f"/notifications/{theirs.uuid}/snooze/", {"until": "1h"}).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.snoozed_until is None
+    # off: back now
+    client.post(f"/notifications/{n.uuid}/snooze/", {"until": "off"})
+    n.refresh_from_db()
+    assert n.snoozed_until is None and n.seq == 2  # back with a new seq
