@@ -118,6 +118,10 @@ class Notification(models.Model):
     seen_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Starred: kept in the Saved view whatever its read or archive state.
+    saved_at = models.DateTimeField(null=True, blank=True)
+    # Snoozed: out of the inbox and the unread count until then; the wake sweep brings it back (services).
+    snoozed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -125,14 +129,28 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["recipient", "seq"], name="notification_recipient_seq_unique"),
         ]
         indexes = [
-            # Unread count per user and by category: a small partial index. Archived is not unread (not shown).
+            # Unread count per user and by category: a small partial index. Archived and snoozed are not unread
+            # (not shown); every unread query names all three conditions, or PostgreSQL cannot use it.
             models.Index(
                 fields=["recipient", "category"],
-                condition=Q(read_at__isnull=True, archived_at__isnull=True),
+                condition=Q(read_at__isnull=True, archived_at__isnull=True, snoozed_until__isnull=True),
                 name="notification_unread_idx",
             ),
             # Retention purge walks by age.
             models.Index(fields=["created_at"], name="notification_created_idx"),
+            # The Saved view, newest first: only starred rows are in it (a handful per user, not the history).
+            models.Index(
+                fields=["recipient", "-seq"], condition=Q(saved_at__isnull=False), name="notification_saved_idx"
+            ),
+            # The Snoozed view (per user) and the wake sweep (due first, every user): only snoozed rows.
+            models.Index(
+                fields=["recipient", "-seq"],
+                condition=Q(snoozed_until__isnull=False),
+                name="notification_snoozed_idx",
+            ),
+            models.Index(
+                fields=["snoozed_until"], condition=Q(snoozed_until__isnull=False), name="notification_wake_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,7 +30,7 @@ def content_payload(content: Content, category: Category) -> dict[str, Any]:
 
 
 class PayloadRow(Protocol):
-    """What the per-recipient part of the payload reads: a Notification, or a FreshRow."""
+    """What the per-recipient part of the payload reads: a Notification, or a RowState."""
 
     @property
     def uuid(self) -> UUID: ...
@@ -44,17 +44,24 @@ class PayloadRow(Protocol):
     def read_at(self) -> datetime | None: ...
     @property
     def archived_at(self) -> datetime | None: ...
+    @property
+    def saved_at(self) -> datetime | None: ...
+    @property
+    def snoozed_until(self) -> datetime | None: ...
 
 
-class FreshRow(NamedTuple):
-    """A row just written: nothing seen, read or archived yet (the live frame of a send)."""
+class RowState(NamedTuple):
+    """A row's per-recipient values as plain data (a row just written: nothing seen, read, archived, saved or
+    snoozed yet)."""
 
     uuid: UUID
     seq: int
     created_at: datetime
-    seen_at: None = None
-    read_at: None = None
-    archived_at: None = None
+    seen_at: datetime | None = None
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
+    saved_at: datetime | None = None
+    snoozed_until: datetime | None = None
 
 
 def notification_payload(notification: Notification, shared: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -73,6 +80,8 @@ def row_payload(row: PayloadRow, shared: dict[str, Any]) -> dict[str, Any]:
         "read_at": _iso(row.read_at),
         "archived_at": _iso(row.archived_at),
         "is_read": row.read_at is not None,
+        "saved_at": _iso(row.saved_at),
+        "snoozed_until": _iso(row.snoozed_until),
     }
 
 

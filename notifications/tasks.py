@@ -67,6 +67,12 @@ def deliveries_sweep_stuck() -> int:
     return machine.deliveries_sweep_stuck()
 
 
+@shared_task(name="notifications.tasks.notifications_wake")
+def notifications_wake() -> int:
+    """Beat (and the embedded scheduler): snoozed notifications whose time has come go back to the inbox."""
+    return services.notifications_wake_due()
+
+
 @shared_task(name="notifications.tasks.retention_purge")
 def retention_purge() -> int:
     """Daily: notifications older than the retention period, with their deliveries."""

@@ -7,6 +7,7 @@ app_name = "notifications"
 urlpatterns = [
     path("", views.center, name="center"),
     path("<uuid:id>/state/", views.notification_state, name="state"),
+    path("<uuid:id>/snooze/", views.notification_snooze, name="snooze"),
     path("bulk/", views.notifications_bulk_state, name="bulk"),
     path("mark-all-read/", views.mark_all_read, name="mark_all_read"),
     path("test/", views.send_test, name="send_test"),

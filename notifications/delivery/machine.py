@@ -3,7 +3,8 @@
     pending --claim--> sending --> sent
                           |------> skipped(reason)        re-check before sending: read, archived, expired,
                           |                               user inactive, preference off, device gone, ...
-                          |------> pending (deferred)     quiet hours / do-not-disturb began after planning
+                          |------> pending (deferred)     quiet hours / do-not-disturb began after planning,
+                          |                               or the notification is snoozed (until it wakes)
                           |------> failed --(backoff + jitter, Retry-After)--> claimed again ... --> dead
                           '------> dead                   permanent error, token gone, or out of attempts
     sending for longer than DELIVERY_SENDING_TIMEOUT (the worker died) --sweeper--> failed (due now)
@@ -42,6 +43,9 @@ from .states import retry_delay as retry_delay
 from .webhook_events import webhook_delivery_events_record
 
 logger = logging.getLogger(__name__)
+
+# A delivery of a snoozed notification whose wake time has passed (the sweep runs every few seconds) looks again then.
+SNOOZE_RECHECK = timedelta(seconds=5)
 
 
 # --- Handing work to workers ------------------------------------------------------------------------------------
@@ -199,6 +203,9 @@ def _decide_one(
         skip = SkipReason.CHANNEL_OFF
     if skip is not None:
         return _Decision(d, skip=skip)
+    if n.snoozed_until is not None:
+        # Snoozed: not skipped but deferred, to when it wakes (or a moment, if the wake sweep is due now).
+        return _Decision(d, defer_until=max(n.snoozed_until, now + SNOOZE_RECHECK))
     until = quiet_until(now, content.priority, user_settings)
     if until is not None:
         return _Decision(d, defer_until=until)

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from ..payloads import FreshRow, row_payload
+from ..payloads import RowState, row_payload
 
 Message = dict[str, Any]
 
@@ -39,7 +39,7 @@ def notification_frame(payload: dict[str, Any], *, replay: bool) -> str:
 
 
 class NewRow(Protocol):
-    """What a live frame needs of a row just written (inserts.WrittenRow, or a Notification)."""
+    """What a live frame needs of a row: inserts.WrittenRow (just written), or a Notification (woken from snooze)."""
 
     @property
     def uuid(self) -> UUID: ...
@@ -49,20 +49,37 @@ class NewRow(Protocol):
     def seq(self) -> int: ...
     @property
     def created_at(self) -> datetime: ...
+    @property
+    def seen_at(self) -> datetime | None: ...
+    @property
+    def read_at(self) -> datetime | None: ...
+    @property
+    def archived_at(self) -> datetime | None: ...
+    @property
+    def saved_at(self) -> datetime | None: ...
+    @property
+    def snoozed_until(self) -> datetime | None: ...
 
+
+# A row's values other than its id and seq: rows that share them share their frame's text around id and seq.
+FrameState = tuple[datetime, datetime | None, datetime | None, datetime | None, datetime | None, datetime | None]
 
 _PROBE_ID = UUID(int=0)
 _PROBE_SEQ = -918273645
 
 
-def new_frame_parts(shared: dict[str, Any], created_at: datetime) -> tuple[str, str, str]:
-    """The live `notification` frame of a new row of a send, as text around its id and its seq: the frame is
+def frame_state(row: NewRow) -> FrameState:
+    return (row.created_at, row.seen_at, row.read_at, row.archived_at, row.saved_at, row.snoozed_until)
+
+
+def new_frame_parts(shared: dict[str, Any], state: FrameState) -> tuple[str, str, str]:
+    """The live `notification` frame of a row of a send, as text around its id and its seq: the frame is
     head + id + middle + seq + tail. The parts come from encoding one probe row the ordinary way (so the bytes are
-    exactly notification_frame's; tested), once per send instead of one dict and one encode per recipient.
+    exactly notification_frame's; tested), once per send and state instead of one dict and one encode per recipient.
 
     Splitting at the first occurrence of each probe value is safe: id and seq come before any content field.
     """
-    text = notification_frame(row_payload(FreshRow(_PROBE_ID, _PROBE_SEQ, created_at), shared), replay=False)
+    text = notification_frame(row_payload(RowState(_PROBE_ID, _PROBE_SEQ, *state), shared), replay=False)
     head, rest = text.split(str(_PROBE_ID), 1)
     middle, tail = rest.split(str(_PROBE_SEQ), 1)
     return head, middle, tail

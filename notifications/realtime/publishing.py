@@ -15,7 +15,6 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,9 +35,11 @@ from .frames import (
     SESSION_ENDED,
     STATE_CHANGED,
     TICKET_SOCKETS,
+    FrameState,
     Message,
     NewRow,
     frame_encode,
+    frame_state,
     new_frame_parts,
     session_fingerprint,
     unread_count_frame,
@@ -137,10 +138,10 @@ def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[NewR
     messages: list[tuple[str, Message]] = []
     for content, rows in sends:
         shared = content_payload(content, content.category)
-        parts: dict[datetime, tuple[str, str, str]] = {}
+        parts: dict[FrameState, tuple[str, str, str]] = {}
         for n in rows:
-            at = n.created_at
-            head, middle, tail = parts.get(at) or parts.setdefault(at, new_frame_parts(shared, at))
+            state = frame_state(n)
+            head, middle, tail = parts.get(state) or parts.setdefault(state, new_frame_parts(shared, state))
             text = f"{head}{n.uuid}{middle}{n.seq}{tail}"
             messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
     if messages:
@@ -159,13 +160,16 @@ def state_publish_on_commit(
     unread_count: int,
     read: bool | None = None,
     archived: bool | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """notification_updated (only the changed keys) then unread_count, to every socket of the user."""
+    """notification_updated (only the changed keys; `extra`: more of them, e.g. saved) then unread_count, to every
+    socket of the user."""
     frame: dict[str, Any] = {"type": "notification_updated", "ids": [str(i) for i in ids]}
     if read is not None:
         frame["read"] = read
     if archived is not None:
         frame["archived"] = archived
+    frame.update(extra or {})
     texts = [frame_encode(frame), unread_count_frame(unread_count)]
     messages = [(user_group(user_id), {"type": STATE_CHANGED, "texts": texts, "unread": unread_count})]
     transaction.on_commit(lambda: publish(messages))

@@ -214,9 +214,16 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", defau
 WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=3600.0)
 WEBHOOK_DISPATCH_INTERVAL = env.float("WEBHOOK_DISPATCH_INTERVAL", default=2.0)
 WEBHOOK_ENDPOINT_CACHE_SECONDS = env.float("WEBHOOK_ENDPOINT_CACHE_SECONDS", default=30.0)
+# How often snoozed notifications whose time has come are woken (beat, or the embedded scheduler).
+SNOOZE_WAKE_INTERVAL = env.float("SNOOZE_WAKE_INTERVAL", default=5.0)
 
 DAY = 24 * 3600.0
 CELERY_BEAT_SCHEDULE = {
+    "notifications-snooze-wake": {
+        "task": "notifications.tasks.notifications_wake",
+        "schedule": SNOOZE_WAKE_INTERVAL,
+        "options": {"expires": max(SNOOZE_WAKE_INTERVAL, 1.0)},
+    },
     "deliveries-plan-sweep": {
         "task": "notifications.tasks.deliveries_plan",
         "schedule": DELIVERY_PLAN_SWEEP_INTERVAL,

@@ -1,8 +1,10 @@
 """Every endpoint x {anonymous, plain user, other user, sender, staff}: the right status, never another's data."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from push_notifications.models import GCMDevice
 
 from notifications.models import Notification
@@ -21,6 +23,30 @@ ENDPOINTS = [
         "/api/v1/notifications/{n}/",
         {"read": True},
         dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "patch",
+        "/api/v1/notifications/{n}/",
+        {"saved": True},
+        dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "patch",
+        "/api/v1/notifications/{n}/",
+        "SNOOZE",
+        dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/?status=saved",
+        None,
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/?status=snoozed",
+        None,
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
     ),
     (
         "post",
@@ -105,6 +131,8 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         payload = {"recipients": [owner.pk], "category": "comment", "title": "x"}
     elif payload == "BULK":
         payload = {"notifications": [{"recipients": [owner.pk], "category": "comment", "title": "x"}]}
+    elif payload == "SNOOZE":
+        payload = {"snoozed_until": (timezone.now() + timedelta(hours=1)).isoformat()}
     elif payload == "AUDIENCE":
         payload = {"audience": "all", "category": "comment", "title": "x"}
     url = path.format(n=notification.uuid, d=OWNER_TOKEN)
@@ -129,5 +157,6 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
     notification.refresh_from_db()
     if not (role == "owner" and path.endswith("{n}/") and method == "patch") and "mark-all-read" not in path:
         assert notification.read_at is None
+        assert (notification.saved_at, notification.snoozed_until) == (None, None)
     if expected[role] >= 400 and "devices" in path:
         assert GCMDevice.objects.filter(registration_id=OWNER_TOKEN, user=owner).exists()

@@ -204,6 +204,7 @@ def test_beat_schedule_holds_every_periodic_task(settings):
         "notifications.tasks.webhooks_dispatch",
         "notifications.tasks.retention_purge",
         "notifications.tasks.idempotency_purge",
+        "notifications.tasks.notifications_wake",
     }
     assert machine.ACTIVE == ("pending", "failed")
 
