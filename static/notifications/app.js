@@ -18,6 +18,7 @@ import {
 } from "./render.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
+import { watchWhy } from "./why.js";
 import { setupTimezone, setupWebPush } from "./webpush.js";
 
 const GAP_WAIT_MS = 1500;
@@ -266,6 +267,7 @@ function start() {
   setupBell({ onOpen: markSeen });
   setupKeyboard({ onSelect: toggleSelected });
   setupSnoozeMenus();
+  watchWhy();
   setupSelection({ bulkState });
   setupFilters();
   setupTimezone();

@@ -3,6 +3,7 @@
 
 import { $, capitalize, csrfToken, h, safeUrl, timeElement } from "./dom.js";
 import { filtersOf, matches } from "./filters.js";
+import { whyDisclosure } from "./why.js";
 
 const DROPDOWN_MAX = 8;
 const body = document.body;
@@ -162,7 +163,8 @@ function centerItem(n) {
         const href = safeUrl(a.url);
         return href ? h("a", { class: `btn btn-small btn-${a.style || "secondary"}`, href }, a.label) : null;
       })) : null,
-      snoozeMenu(n)),
+      snoozeMenu(n),
+      whyDisclosure(n)),
     h("form", { class: "n-state", method: "post", action: `${centerUrl}${n.id}/state/`, "data-enhance": "state" },
       h("input", { type: "hidden", name: "csrfmiddlewaretoken", value: csrfToken() }),
       h("input", { type: "hidden", name: "next", value: next }),

@@ -20,6 +20,7 @@ USERS = [
     "judy",
     "nora",
     "omar",
+    "pia",
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
@@ -77,6 +78,7 @@ INBOXES: dict[str, list[Item]] = {
     "kate": [Item(f"Kate {n}", "comment", "normal", 0) for n in ("three", "two", "one")],
     # saved (starred)
     "nora": [Item("Nora plain", "comment", "normal", 1), Item("Nora keep", "mention", "normal", 0)],
+    "pia": [Item("Pia why", "comment", "normal", 0)],
     # snooze
     "omar": [Item("Omar plain", "comment", "normal", 1), Item("Omar later", "mention", "normal", 0)],
     # opening marks read: one item with a link to another page, one without a link

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
+from tests.browser.pages import LIVE, axe_serious, bell, titles, wait_live
 from tests.browser.test_center import server_state
-from tests.browser.test_pages import LIVE, bell, titles, wait_live
 
 pytestmark = pytest.mark.browser
 
@@ -80,10 +80,10 @@ def test_snooze_menu_hides_an_item_everywhere_and_it_comes_back_live_with_a_toas
     # Escape closes it and focus goes back to its toggle
     first.keyboard.press("Escape")
     expect(menu).to_be_hidden()
-    expect(item.locator("summary")).to_be_focused()
+    expect(item.locator(".n-snooze > summary")).to_be_focused()
 
     # a chosen time that is not a time is refused in place
-    item.locator("summary").click()
+    item.locator(".n-snooze > summary").click()
     menu.get_by_role("button", name="Snooze until then").click()
     expect(menu.get_by_role("alert")).to_contain_text("Choose a date and time")
 
@@ -108,7 +108,7 @@ def test_snooze_menu_hides_an_item_everywhere_and_it_comes_back_live_with_a_toas
 
     # when it comes back (unsnoozed now from that tab: the same wake as at its time, with a new seq)
     waiting = second.locator("#notification-list .n-item", has_text="Omar later")
-    waiting.locator("summary").click()
+    waiting.locator(".n-snooze > summary").click()
     waiting.get_by_role("button", name="Unsnooze now").click()
 
     # then the inbox tab shows it live at the top, unread, with a toast, and the badge counts it again
@@ -124,7 +124,7 @@ def test_snooze_menu_hides_an_item_everywhere_and_it_comes_back_live_with_a_toas
 
     # and a live-added item has the same menu: a chosen time snoozes it
     fresh = first.locator(f"#n-{item_id}")
-    fresh.locator("summary").click()
+    fresh.locator(".n-snooze > summary").click()
     later = first.evaluate(
         "() => { const d = new Date(Date.now() + 2 * 86400000); d.setSeconds(0, 0);"
         " return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); }"
@@ -133,3 +133,27 @@ def test_snooze_menu_hides_an_item_everywhere_and_it_comes_back_live_with_a_toas
     fresh.get_by_role("button", name="Snooze until then").click()
     expect(first.locator(f"#n-{item_id}")).to_have_count(0, timeout=LIVE)
     expect(bell(first)).to_have_accessible_name("Notifications, 1 unread", timeout=LIVE)
+
+
+def test_why_opens_in_the_item_by_keyboard_and_is_accessible(browser, daphne_server, contexts, artifacts):
+    # given pia's center
+    context = login(browser, daphne_server, "pia")
+    contexts.append(context)
+    page = context.new_page()
+    page.goto("/notifications/")
+    wait_live(page)
+    summary = page.locator("#notification-list .n-item", has_text="Pia why").locator(".n-why > summary")
+    expect(summary).to_have_accessible_name("Why did I get this: Pia why")
+
+    # when she opens "Why?" with the keyboard
+    summary.focus()
+    page.keyboard.press("Enter")
+
+    # then the explanation loads inside the item, in words, with a way to change the category's settings
+    body = page.locator("#notification-list .n-item", has_text="Pia why").locator(".n-why-body")
+    expect(body).to_contain_text("Comments notifications reach you here", timeout=LIVE)
+    expect(body).to_contain_text("In-app: on (the category's default)")
+    expect(body.get_by_role("link", name="Change what you get for Comments")).to_have_attribute(
+        "href", "/preferences/#category-comment"
+    )
+    assert axe_serious(page, "center-why-open", artifacts) == []

@@ -138,3 +138,32 @@ def test_quiet_hours_that_ended_since_read_as_deferred(alice):
 
     # then the due time is still explained, as deferred by settings that changed
     assert [(d["channel"], d["held_by"]) for d in _explain(alice, result)["deliveries"]] == [("email", "deferred")]
+
+
+def test_the_page_says_why_in_words_and_only_to_the_recipient(client, alice, bob):
+    # given a comment to alice with its email waiting for the escalation delay, and push off by her choice
+    preference_set(user=alice, category="comment", channel="push", enabled=False)
+    result = send([alice], category="comment", producer="shop", title="Bob replied")
+    url = f"/notifications/{result.notification_ids[0]}/why/"
+
+    # when alice opens the page, and the fragment the center loads
+    client.force_login(alice)
+    page = client.get(url).content.decode()
+    fragment = client.get(url + "?fragment=1").content.decode()
+
+    # then both say it in words; the fragment is only the explanation
+    for text in (page, fragment):
+        assert "<strong>Comments</strong> notifications reach you here, sent by <strong>shop</strong>" in text
+        assert "Push: off (your setting)" in text
+        assert "Email: on (the category&#x27;s default)" in text
+        assert "Email: waits in case you read it first, until" in text
+        assert 'href="/preferences/#category-comment"' in text
+    assert "Why did I get “Bob replied”?" in page
+    assert "<html" in page and "<html" not in fragment
+
+    # and bob gets a 404 that says nothing of it; nobody logged in is sent to the login page
+    client.force_login(bob)
+    denied = client.get(url)
+    assert denied.status_code == 404 and "shop" not in denied.content.decode()
+    client.logout()
+    assert client.get(url).status_code == 302
