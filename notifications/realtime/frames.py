@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from ..payloads import RowState, row_payload
+from ..payloads import PayloadRow, RowState, row_payload
 
 Message = dict[str, Any]
 
@@ -38,27 +38,11 @@ def notification_frame(payload: dict[str, Any], *, replay: bool) -> str:
     return frame_encode({"type": "notification", "notification": payload, "replay": replay})
 
 
-class NewRow(Protocol):
+class NewRow(PayloadRow, Protocol):
     """What a live frame needs of a row: inserts.WrittenRow (just written), or a Notification (woken from snooze)."""
 
     @property
-    def uuid(self) -> UUID: ...
-    @property
     def recipient_id(self) -> int: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def seen_at(self) -> datetime | None: ...
-    @property
-    def read_at(self) -> datetime | None: ...
-    @property
-    def archived_at(self) -> datetime | None: ...
-    @property
-    def saved_at(self) -> datetime | None: ...
-    @property
-    def snoozed_until(self) -> datetime | None: ...
 
 
 # A row's values other than its id and seq: rows that share them share their frame's text around id and seq.
