@@ -7,11 +7,12 @@ Every page works without JavaScript; the JS module enhances the same forms (it p
 import zoneinfo
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
@@ -21,12 +22,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
-from preferences.selectors import user_settings_get
-from preferences.zones import zone_or_utc
+from preferences.selectors import user_zone
 
 from . import selectors, services
 from .models import Category, Content, Notification, Priority
 from .payloads import notification_item
+from .snoozing import snooze_label, snooze_menu, snooze_until_asked
 from .validation import DATETIME_MAX, DATETIME_MIN, SEQ_MAX, query_int
 
 PAGE_SIZE = 20
@@ -54,10 +55,6 @@ def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
-    return zone_or_utc(user_settings_get(user=user).timezone)
-
-
 TABS = [
     (selectors.Status.UNREAD, "Unread"),
     (selectors.Status.INBOX, "All"),
@@ -65,33 +62,6 @@ TABS = [
     (selectors.Status.SNOOZED, "Snoozed"),
     (selectors.Status.ARCHIVED, "Archived"),
 ]
-# The snooze menu: preset, label. Their times are shown in the user's zone (services.snooze_preset_until).
-SNOOZE_CHOICES = (("1h", "1 hour"), ("3h", "3 hours"), ("tomorrow", "Tomorrow morning"), ("next_week", "Next week"))
-SNOOZE_CUSTOM = "custom"
-SNOOZE_OFF = "off"
-
-
-def snooze_label(until: datetime, zone: zoneinfo.ZoneInfo) -> str:
-    """ "Mon 30 Mar 08:00": a snooze end in the user's zone (the template's date filter would use the server's)."""
-    return f"{until.astimezone(zone):%a %-d %b %H:%M}"
-
-
-def _snooze_menu(zone: zoneinfo.ZoneInfo) -> dict[str, object]:
-    """What every item's snooze menu shows: the presets with their times, the bounds of "choose a time"."""
-    now = timezone.now()
-    local = now.astimezone(zone)
-    return {
-        "snooze_choices": [
-            (value, label, snooze_label(services.snooze_preset_until(choice=value, now=now, zone=zone), zone))
-            for value, label in SNOOZE_CHOICES
-        ],
-        "snooze_min": f"{local:%Y-%m-%dT%H:%M}",
-        "snooze_max": f"{(now + services.SNOOZE_MAX).astimezone(zone):%Y-%m-%dT%H:%M}",
-        # The menu of items the page's script adds (live ones): it fills in the id and the title.
-        "snooze_placeholder": {"id": "__id__", "title": ""},
-    }
-
-
 SEARCH_MAX = 200
 
 
@@ -130,10 +100,8 @@ def _with_days(items: list[dict], zone: zoneinfo.ZoneInfo) -> list[dict]:
     return items
 
 
-@login_required
-def center(request: AuthedRequest) -> HttpResponse:
-    """The notification center: history newest first, filters, search, cursor pagination by seq ("load more")."""
-    user = request.user
+def _center_filters(request: AuthedRequest, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """The center's filters as asked in the address, with a message for each part that was dropped."""
     problems: list[str] = []
     status = request.GET.get("status") or selectors.Status.INBOX
     if status not in (*selectors.STATUS_FILTERS, selectors.Status.INBOX):
@@ -143,28 +111,62 @@ def center(request: AuthedRequest) -> HttpResponse:
     known = {c.slug for c in all_categories}
     asked_categories = [c for c in request.GET.getlist("category") if c]
     categories = [c for c in asked_categories if c in known]
-    priorities = [p for p in request.GET.getlist("priority") if p in Priority.values]
-    if len(categories) < len(asked_categories) or len(priorities) < len(
-        [p for p in request.GET.getlist("priority") if p]
-    ):
+    asked_priorities = [p for p in request.GET.getlist("priority") if p]
+    priorities = [p for p in asked_priorities if p in Priority.values]
+    if len(categories) < len(asked_categories) or len(priorities) < len(asked_priorities):
         problems.append("Some categories or priorities in the address do not exist; they were ignored.")
-    search = request.GET.get("q", "").strip()[:SEARCH_MAX]
-    zone = _user_zone(user)
     since_day = _parse_date(request.GET.get("since", ""), "From", problems)
     until_day = _parse_date(request.GET.get("until", ""), "To", problems)
     if since_day and until_day and since_day > until_day:
         problems.append(f"“From” ({since_day}) is after “To” ({until_day}); showing nothing until that is fixed.")
-    since = datetime.combine(since_day, time.min, tzinfo=zone) if since_day else None
-    before = datetime.combine(until_day + timedelta(days=1), time.min, tzinfo=zone) if until_day else None
+    return {
+        "status": status,
+        "all_categories": all_categories,
+        "categories": categories,
+        "priorities": priorities,
+        "search": request.GET.get("q", "").strip()[:SEARCH_MAX],
+        "since_day": since_day,
+        "until_day": until_day,
+        "since": datetime.combine(since_day, time.min, tzinfo=zone) if since_day else None,
+        "before": datetime.combine(until_day + timedelta(days=1), time.min, tzinfo=zone) if until_day else None,
+        "problems": problems,
+    }
 
+
+def _center_links(request: AuthedRequest, page: list[Notification], has_more: bool) -> dict[str, Any]:
+    """Links of the page: older ("load more"), back to the newest, each tab with the other filters kept."""
+    next_url = newest_url = None
+    if has_more:
+        query = request.GET.copy()
+        query["before_seq"] = str(page[-1].seq)
+        next_url = f"?{query.urlencode()}"
+    if request.GET.get("before_seq", ""):
+        query = request.GET.copy()
+        query.pop("before_seq", None)
+        newest_url = f"?{query.urlencode()}"
+    tab_query = request.GET.copy()
+    for key in ("status", "before_seq"):
+        tab_query.pop(key, None)
+    return {
+        "tabs": [(value, label, f"?{_with_status(tab_query, value)}") for value, label in TABS],
+        "newest_url": newest_url,
+        "next_url": next_url,
+    }
+
+
+@login_required
+def center(request: AuthedRequest) -> HttpResponse:
+    """The notification center: history newest first, filters, search, cursor pagination by seq ("load more")."""
+    zone = user_zone(user=request.user)
+    f = _center_filters(request, zone)
     qs = selectors.notification_list(
-        user=user,
-        status=status,
-        categories=categories,
-        priorities=priorities,
-        since=since,
-        before=before,
-        search=search,
+        user=request.user,
+        status=f["status"],
+        categories=f["categories"],
+        priorities=f["priorities"],
+        since=f["since"],
+        before=f["before"],
+        search=f["search"],
     )
     before_seq = request.GET.get("before_seq", "")
     cursor = query_int(before_seq, maximum=SEQ_MAX)
@@ -173,49 +175,30 @@ def center(request: AuthedRequest) -> HttpResponse:
     page = list(qs[: PAGE_SIZE + 1])
     has_more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
-
-    next_url = None
-    if has_more:
-        query = request.GET.copy()
-        query["before_seq"] = str(page[-1].seq)
-        next_url = f"?{query.urlencode()}"
-    newest_url = None
-    if before_seq:
-        query = request.GET.copy()
-        query.pop("before_seq", None)
-        newest_url = f"?{query.urlencode()}"
-    tab_query = request.GET.copy()
-    for key in ("status", "before_seq"):
-        tab_query.pop(key, None)
-    filtered = bool(categories or priorities or since_day or until_day or search)
     items = _with_days([notification_item(n) for n in page], zone)
     for item in items:
         if item["snoozed_until"]:
             item["snoozed_label"] = snooze_label(datetime.fromisoformat(item["snoozed_until"]), zone)
-    return render(
-        request,
-        "notifications/center.html",
-        {
-            "items": items,
-            **_snooze_menu(zone),
-            "status": status,
-            "tabs": [(value, label, f"?{_with_status(tab_query, value)}") for value, label in TABS],
-            "categories": all_categories,
-            "priorities": Priority.choices,
-            "selected_categories": categories,
-            "selected_priorities": priorities,
-            "search": search,
-            "since": since_day.isoformat() if since_day else "",
-            "until": until_day.isoformat() if until_day else "",
-            "problems": problems,
-            "filtered": filtered,
-            "clear_url": f"?{_with_status(request.GET.__class__(mutable=True), status)}",
-            "is_first_page": not before_seq,
-            "newest_url": newest_url,
-            "next_url": next_url,
-            "time_zone": str(zone),
-        },
-    )
+    since_day, until_day = f["since_day"], f["until_day"]
+    context = {
+        "items": items,
+        **snooze_menu(zone),
+        **_center_links(request, page, has_more),
+        "status": f["status"],
+        "categories": f["all_categories"],
+        "priorities": Priority.choices,
+        "selected_categories": f["categories"],
+        "selected_priorities": f["priorities"],
+        "search": f["search"],
+        "since": since_day.isoformat() if since_day else "",
+        "until": until_day.isoformat() if until_day else "",
+        "problems": f["problems"],
+        "filtered": bool(f["categories"] or f["priorities"] or since_day or until_day or f["search"]),
+        "clear_url": f"?{_with_status(request.GET.__class__(mutable=True), f['status'])}",
+        "is_first_page": not before_seq,
+        "time_zone": str(zone),
+    }
+    return render(request, "notifications/center.html", context)
 
 
 def _with_status(query: QueryDict, status: str) -> str:
@@ -264,25 +247,6 @@ def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
     return _back(request)
 
 
-def _snooze_until(request: AuthedRequest, zone: zoneinfo.ZoneInfo) -> tuple[datetime | None, str]:
-    """The snooze end the menu asked for (None: un-snooze now), or an error message."""
-    choice = request.POST.get("until") or ""
-    if choice == SNOOZE_OFF:
-        return None, ""
-    if choice in dict(SNOOZE_CHOICES):
-        return services.snooze_preset_until(choice=choice, now=timezone.now(), zone=zone), ""
-    if choice != SNOOZE_CUSTOM:
-        return None, "Choose how long to snooze it."
-    value = (request.POST.get("at") or "").strip()
-    try:
-        local = datetime.fromisoformat(value)
-    except ValueError:
-        return None, "Choose a date and time to snooze it until."
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=zone)  # what the person typed is their own zone's wall clock
-    return local, ""
-
-
 @login_required
 @require_POST
 def notification_snooze(request: AuthedRequest, id: str) -> HttpResponse:
@@ -291,8 +255,8 @@ def notification_snooze(request: AuthedRequest, id: str) -> HttpResponse:
         selectors.notification_get(user=request.user, id=id)
     except Notification.DoesNotExist:
         raise Http404 from None
-    zone = _user_zone(request.user)
-    until, error = _snooze_until(request, zone)
+    zone = user_zone(user=request.user)
+    until, error = snooze_until_asked(request.POST, zone)
     changed: list = []
     if not error:
         try:

@@ -8,8 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from preferences.selectors import user_settings_get
-from preferences.zones import zone_or_utc
+from preferences.selectors import user_zone
 
 from . import selectors
 from .explain import notification_explain
@@ -56,7 +55,7 @@ def _delivery_line(d: dict[str, Any], zone: Any) -> str:
 
 def explanation_context(user: Any, notification: Notification) -> dict[str, Any]:
     why = notification_explain(user=user, notification=notification)
-    zone = zone_or_utc(user_settings_get(user=user).timezone)
+    zone = user_zone(user=user)
     labels = dict(DeliveryChannel.choices)
     return {
         "n": notification,

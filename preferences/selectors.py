@@ -1,5 +1,6 @@
 """Reads of preferences. A missing Preference row means the category's default channels."""
 
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from notifications.selectors import devices as devices_of
 from notifications.validation import DATETIME_MAX, DATETIME_MIN
 
 from .models import Preference, UserSettings
+from .zones import zone_or_utc
 
 # Mandatory categories cannot be switched off on these channels.
 MANDATORY_CHANNELS = (ChannelKind.IN_APP, ChannelKind.EMAIL)
@@ -57,6 +59,11 @@ def user_settings_get(*, user: AbstractBaseUser) -> UserSettings:
     """The user's settings; an unsaved default instance if they never changed anything."""
     row = _settings_rows().filter(user_id=user.pk).first()
     return _checked(row) if row is not None else UserSettings(user=user)
+
+
+def user_zone(*, user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
+    """The user's time zone (UTC for a missing or unknown one): what pages show times in."""
+    return zone_or_utc(user_settings_get(user=user).timezone)
 
 
 def channel_matrix(
