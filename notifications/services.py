@@ -6,7 +6,6 @@ every producer uses. This module keeps read state and housekeeping.
 """
 
 import zoneinfo
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from uuid import UUID
@@ -27,7 +26,7 @@ from .broadcasts import (
 )
 from .delivery.planner import deliveries_cancel, deliveries_defer
 from .inserts import BATCH_SIZE, rows_wake
-from .models import Content, IdempotencyRecord, Notification, SkipReason
+from .models import IdempotencyRecord, Notification, SkipReason
 from .sending import (
     BulkValidationError,
     IdempotencyConflict,
@@ -275,13 +274,7 @@ def _woken_publish(pks: list[int]) -> list[Notification]:
     if not pks:
         return []
     rows = list(Notification.objects.filter(pk__in=pks).select_related("content", "category").order_by("seq"))
-    by_content: dict[int, list[Notification]] = defaultdict(list)
-    contents: dict[int, Content] = {}
-    for row in rows:
-        by_content[row.content_id].append(row)
-        contents[row.content_id] = row.content
-        row.content.category = row.category  # the payload reads content.category: no query per content
-    realtime.notifications_publish_on_commit([(contents[pk], by_content[pk]) for pk in by_content])
+    realtime.notifications_woken_publish_on_commit(rows)
     return rows
 
 
