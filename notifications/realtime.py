@@ -332,25 +332,3 @@ async def _embedded_watch(layer: Any) -> None:
         foreign = {user_id for user_id, seq in rows if seq > _published_high.get(user_id, 0)}
         for user_id in foreign:
             await layer.group_send(user_group(user_id), {"type": LAYER_RECOVERED})
-
-
-# --- Snooze: notifications that woke ------------------------------------------------------------------------------
-
-
-def notifications_woken_publish_on_commit(rows: Sequence[Notification]) -> None:
-    """One `notification` frame per woken row (a snoozed notification back under a new seq), published after
-    commit in one pipelined round trip. Each frame carries the row's whole state (a woken row may be saved), not a
-    fresh row's: consumers forward it as a new seq, so open sockets count it and a gap in seqs is refilled."""
-    messages: list[tuple[str, Message]] = [
-        (
-            user_group(n.recipient_id),
-            {
-                "type": NOTIFICATION_CREATED,
-                "seq": n.seq,
-                "text": notification_frame(notification_payload(n), replay=False),
-            },
-        )
-        for n in rows
-    ]
-    if messages:
-        transaction.on_commit(lambda: _notifications_publish(messages))

@@ -6,6 +6,7 @@ every producer uses. This module keeps read state and housekeeping.
 """
 
 import zoneinfo
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from uuid import UUID
@@ -26,7 +27,7 @@ from .broadcasts import (
 )
 from .delivery.planner import deliveries_cancel, deliveries_defer
 from .inserts import BATCH_SIZE, rows_wake
-from .models import IdempotencyRecord, Notification, SkipReason
+from .models import Content, IdempotencyRecord, Notification, SkipReason
 from .sending import (
     BulkValidationError,
     IdempotencyConflict,
@@ -274,7 +275,13 @@ def _woken_publish(pks: list[int]) -> list[Notification]:
     if not pks:
         return []
     rows = list(Notification.objects.filter(pk__in=pks).select_related("content", "category").order_by("seq"))
-    realtime.notifications_woken_publish_on_commit(rows)
+    by_content: dict[int, list[Notification]] = defaultdict(list)
+    contents: dict[int, Content] = {}
+    for row in rows:
+        by_content[row.content_id].append(row)
+        contents[row.content_id] = row.content
+        row.content.category = row.category  # the payload reads content.category: no query per content
+    realtime.notifications_publish_on_commit([(contents[pk], by_content[pk]) for pk in by_content])
     return rows
 
 
