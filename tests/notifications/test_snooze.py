@@ -333,7 +333,8 @@ def test_the_frame_of_a_woken_notification_carries_its_whole_state(
     import orjson
 
     published = []
-    monkeypatch.setattr(realtime, "publish", lambda messages: published.extend(messages))
+    # where publish lives: realtime.py, or realtime/publishing.py once realtime is a package
+    monkeypatch.setattr(getattr(realtime, "publishing", realtime), "publish", lambda ms: published.extend(ms))
     n = one(alice, title="kept")
     until = later(hours=1)
     notification_update_state(user=alice, ids=[n.uuid], saved=True)
