@@ -326,3 +326,26 @@ def test_the_center_snooze_menu_snoozes_by_preset_and_chosen_time_and_unsnoozes(
     client.post(f"/notifications/{n.uuid}/snooze/", {"until": "off"})
     n.refresh_from_db()
     assert n.snoozed_until is None and n.seq == 2  # back with a new seq
+
+
+def test_the_frame_of_a_woken_notification_carries_its_whole_state(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    import orjson
+
+    published = []
+    # where publish lives: realtime.py, or realtime/publishing.py once realtime is a package
+    monkeypatch.setattr(getattr(realtime, "publishing", realtime), "publish", lambda ms: published.extend(ms))
+    n = one(alice, title="kept")
+    until = later(hours=1)
+    notification_update_state(user=alice, ids=[n.uuid], saved=True)
+    notification_snooze(user=alice, ids=[n.uuid], until=until)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications_wake_due(now=until) == 1
+    (group, message), *_ = [m for m in published if m[1]["type"] == realtime.NOTIFICATION_CREATED]
+    frame = orjson.loads(message["text"])
+    assert group == realtime.user_group(alice.pk) and message["seq"] == 2 == frame["notification"]["seq"]
+    assert frame["replay"] is False
+    woken = frame["notification"]
+    assert (woken["id"], woken["title"], woken["is_read"], woken["snoozed_until"]) == (str(n.uuid), "kept", False, None)
+    assert woken["saved_at"] is not None  # still saved: the whole row, not a fresh one's defaults
