@@ -70,24 +70,13 @@ def _secondary_indexes(conn: Any) -> tuple[list[tuple[str, str]], list[tuple[str
     return constraints, [(n, d) for n, d in indexes if n not in names]
 
 
-def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
-    started = time.monotonic()
-    typical, heavy, heavy_rows, heavy_unread = (
-        layout["typical_users"],
-        layout["heavy_users"],
-        layout["heavy_rows"],
-        layout["heavy_unread"],
-    )
-    ctx.log(f"generating {layout['rows']:,} rows ({typical:,} typical users, {heavy} heavy users)")
-    conn.execute("SET session_replication_role = replica")  # no FK triggers during the load
-    conn.execute("SET maintenance_work_mem = '512MB'")
-    conn.execute("SET max_parallel_maintenance_workers = 2")
+def _load_users_and_contents(conn: Any, users: int) -> list[int]:
+    """Empty the tables, then `users` users and CONTENTS contents; returns the category ids."""
     conn.execute(
         "TRUNCATE notifications_notification, notifications_content, notifications_userseq, auth_user "
         "RESTART IDENTITY CASCADE"
     )
     conn.execute("DELETE FROM bench_meta")
-    users = typical + heavy
     conn.execute(
         "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, "
         "is_active, date_joined) SELECT g, '!', false, 'inbox' || lpad(g::text, 7, '0'), '', '', '', false, true, "
@@ -106,51 +95,57 @@ def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
         [categories, len(categories), CONTENTS],
     )
     conn.execute("SELECT setval(pg_get_serial_sequence('notifications_content', 'id'), %s)", [CONTENTS])
+    return categories
+
+
+# One statement per user class: recipient and seq derive from the series; the newest `unread` are unread, the
+# oldest `archived` archived, one notification a minute.
+_ROWS_INSERT = (
+    f"INSERT INTO {TABLE} (uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, "
+    "archived_at) "
+    "SELECT gen_random_uuid(), u, c, (%(cats)s::bigint[])[1 + c %% %(ncat)s], s, t, "
+    "CASE WHEN s <= %(per)s - %(unread)s THEN t + interval '1 minute' END, "
+    "CASE WHEN s <= %(per)s - %(unread)s THEN t + interval '1 minute' END, "
+    "CASE WHEN s <= %(archived)s THEN t + interval '2 minutes' END "
+    "FROM (SELECT %(first)s + g / %(per)s AS u, 1 + (g * 7919) %% %(contents)s AS c, 1 + g %% %(per)s AS s, "
+    "now() - (%(per)s - g %% %(per)s) * interval '1 minute' AS t "
+    "FROM generate_series(0::bigint, %(n)s - 1) AS g) AS x"
+)
+
+
+def _load_rows(conn: Any, layout: dict[str, int], categories: list[int]) -> None:
+    typical, heavy, heavy_rows = layout["typical_users"], layout["heavy_users"], layout["heavy_rows"]
+    common = {"cats": categories, "ncat": len(categories), "contents": CONTENTS}
+    typical_class = {"first": 1, "per": TYPICAL_ROWS, "unread": TYPICAL_UNREAD, "archived": TYPICAL_ARCHIVED}
+    heavy_class = {
+        "first": typical + 1,
+        "per": heavy_rows,
+        "unread": layout["heavy_unread"],
+        "archived": heavy_rows // 100,
+    }
+    conn.execute(_ROWS_INSERT, {**common, **typical_class, "n": typical * TYPICAL_ROWS})
+    conn.execute(_ROWS_INSERT, {**common, **heavy_class, "n": heavy * heavy_rows})
+    conn.execute(
+        "INSERT INTO notifications_userseq (user_id, last_seq) "
+        "SELECT recipient_id, max(seq) FROM notifications_notification GROUP BY recipient_id"
+    )
+
+
+def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
+    """Generate the table in SQL (no FK triggers, secondary indexes dropped and rebuilt after), then analyze it."""
+    started = time.monotonic()
+    typical, heavy = layout["typical_users"], layout["heavy_users"]
+    ctx.log(f"generating {layout['rows']:,} rows ({typical:,} typical users, {heavy} heavy users)")
+    conn.execute("SET session_replication_role = replica")  # no FK triggers during the load
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    conn.execute("SET max_parallel_maintenance_workers = 2")
+    categories = _load_users_and_contents(conn, typical + heavy)
     constraints, indexes = _secondary_indexes(conn)
     for name, _ddl in constraints:
         conn.execute(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"')
     for name, _ddl in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    # One statement per user class: recipient and seq derive from the series; the newest `unread` are unread,
-    # the oldest `archived` archived, one notification a minute.
-    insert = (
-        f"INSERT INTO {TABLE} (uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, "
-        "archived_at) "
-        "SELECT gen_random_uuid(), u, c, (%(cats)s::bigint[])[1 + c %% %(ncat)s], s, t, "
-        "CASE WHEN s <= %(per)s - %(unread)s THEN t + interval '1 minute' END, "
-        "CASE WHEN s <= %(per)s - %(unread)s THEN t + interval '1 minute' END, "
-        "CASE WHEN s <= %(archived)s THEN t + interval '2 minutes' END "
-        "FROM (SELECT %(first)s + g / %(per)s AS u, 1 + (g * 7919) %% %(contents)s AS c, 1 + g %% %(per)s AS s, "
-        "now() - (%(per)s - g %% %(per)s) * interval '1 minute' AS t "
-        "FROM generate_series(0::bigint, %(n)s - 1) AS g) AS x"
-    )
-    common = {"cats": categories, "ncat": len(categories), "contents": CONTENTS}
-    conn.execute(
-        insert,
-        {
-            **common,
-            "first": 1,
-            "per": TYPICAL_ROWS,
-            "unread": TYPICAL_UNREAD,
-            "archived": TYPICAL_ARCHIVED,
-            "n": typical * TYPICAL_ROWS,
-        },
-    )
-    conn.execute(
-        insert,
-        {
-            **common,
-            "first": typical + 1,
-            "per": heavy_rows,
-            "unread": heavy_unread,
-            "archived": heavy_rows // 100,
-            "n": heavy * heavy_rows,
-        },
-    )
-    conn.execute(
-        "INSERT INTO notifications_userseq (user_id, last_seq) "
-        "SELECT recipient_id, max(seq) FROM notifications_notification GROUP BY recipient_id"
-    )
+    _load_rows(conn, layout, categories)
     ctx.log(f"rows in {time.monotonic() - started:.0f} s; building {len(constraints) + len(indexes)} indexes")
     for name, ddl in constraints:
         conn.execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {ddl}')
@@ -158,9 +153,8 @@ def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
         conn.execute(ddl)
     conn.execute("SET session_replication_role = DEFAULT")
     ctx.log("VACUUM ANALYZE")
-    conn.execute(f"VACUUM (ANALYZE) {TABLE}")
-    conn.execute("VACUUM (ANALYZE) notifications_content")
-    conn.execute("VACUUM (ANALYZE) auth_user")
+    for table in (TABLE, "notifications_content", "auth_user"):
+        conn.execute(f"VACUUM (ANALYZE) {table}")
     conn.execute("INSERT INTO bench_meta VALUES ('signature', %s)", [_signature(layout)])
     return time.monotonic() - started
 
@@ -170,17 +164,8 @@ def _check_plans(plans: dict[str, list[str]]) -> dict[str, bool]:
     return {name: EXPECTED_INDEX[name] in text[name] and f"Seq Scan on {TABLE}" not in text[name] for name in text}
 
 
-def run(ctx: Context) -> Result:
-    rows = ctx.options.get("rows") or (1_000_000 if ctx.quick else 10_000_000)
-    layout = _layout(rows)
-    iterations = 100 if ctx.quick else 300
-    result = Result("S7", f"Unread count and first inbox page, {layout['rows']:,} rows in the table")
-    result.params = {
-        "rows": layout["rows"],
-        "repetitions": ctx.reps,
-        "iterations_per_user": iterations,
-        "page_size": PAGE_SIZE,
-    }
+def _prepare(ctx: Context, layout: dict[str, int], result: Result) -> None:
+    """The generated table: kept from an earlier run of the same layout, else loaded into a fresh database."""
     config = ctx.config
     env.db_create(config, DB)
     with env.pg_connect(config, config.db_name(DB)) as conn:
@@ -202,6 +187,19 @@ def run(ctx: Context) -> Result:
         ).fetchone()
         result.details["table_size"] = {"total_with_indexes": size[0], "heap": size[1]}
 
+
+def run(ctx: Context) -> Result:
+    rows = ctx.options.get("rows") or (1_000_000 if ctx.quick else 10_000_000)
+    layout = _layout(rows)
+    iterations = 100 if ctx.quick else 300
+    result = Result("S7", f"Unread count and first inbox page, {layout['rows']:,} rows in the table")
+    result.params = {
+        "rows": layout["rows"],
+        "repetitions": ctx.reps,
+        "iterations_per_user": iterations,
+        "page_size": PAGE_SIZE,
+    }
+    _prepare(ctx, layout, result)
     typical_ids = [1 + i * (layout["typical_users"] // 3) for i in range(3)]
     heavy_ids = [layout["typical_users"] + 1 + i for i in range(layout["heavy_users"])]
     metrics = {}
@@ -217,7 +215,7 @@ def run(ctx: Context) -> Result:
             result.metric(f"{label}: p99 PostgreSQL execution", "ms"),
         )
     per_class: dict[str, list[dict[str, Any]]] = {"typical": [], "heavy": []}
-    with Worker(env.sys_python(), "-m", "bench.ours", env=config.django_env(DB), cwd=env.ROOT) as ours:
+    with Worker(env.sys_python(), "-m", "bench.ours", env=ctx.config.django_env(DB), cwd=env.ROOT) as ours:
         plans = ours.call("inbox_explain", user_id=heavy_ids[0], page_size=PAGE_SIZE)
         result.details["explain_heavy_user"] = plans
         result.details["explain_typical_user"] = ours.call("inbox_explain", user_id=typical_ids[0], page_size=PAGE_SIZE)

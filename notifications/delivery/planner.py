@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -131,6 +132,48 @@ def _plan_isolated(rows: Sequence[Row], contents: dict[int, Content], bad_users:
         return 0
 
 
+@dataclass
+class _Lookups:
+    """What planning a batch needs of its recipients, each loaded in one query (per chunk of ids)."""
+
+    emails: dict[int, str] = field(default_factory=dict)
+    explicit: dict[tuple[int, int, str], bool] = field(default_factory=dict)
+    settings_by_user: dict[int, UserSettings] = field(default_factory=dict)
+    # delivery channel -> user id -> device primary keys
+    devices_by_user: dict[str, dict[int, list[int]]] = field(default_factory=dict)
+
+    def allowed(self, user_id: int, category: Category, channel: str) -> bool:
+        explicit = self.explicit.get((user_id, category.pk, channel))
+        return channel_enabled(category=category, channel=channel, explicit=explicit)
+
+
+def _lookups(per_recipient: Sequence[Row], contents: dict[int, Content]) -> _Lookups:
+    # The ids themselves, not a subquery on rows this transaction just wrote: PostgreSQL's statistics do not know
+    # those rows yet and picked a plan that scanned every user (90 ms for 26 recipients).
+    recipients = sorted({user_id for _pk, user_id, _content_id in per_recipient})
+    category_ids = list({content.category_id for content in contents.values()})
+    found = _Lookups()
+    for chunk in _chunks(recipients):
+        found.emails.update(get_user_model().objects.filter(pk__in=chunk).values_list("pk", "email"))
+        found.explicit.update(preferences_explicit_bulk(user_ids=chunk, category_ids=category_ids))
+        found.settings_by_user.update(user_settings_bulk(user_ids=chunk))
+    wants_push = any(
+        found.allowed(user_id, contents[content_id].category, ChannelKind.PUSH)
+        for _pk, user_id, content_id in per_recipient
+    )
+    if not wants_push:
+        return found
+    registry = delivery_channels()
+    for channel in PUSH:
+        if registry[channel].is_configured():
+            by_user: dict[int, list[int]] = defaultdict(list)
+            for chunk in _chunks(recipients):
+                for pk, user_id in devices(channel).filter(active=True, user_id__in=chunk).values_list("pk", "user_id"):
+                    by_user[user_id].append(pk)
+            found.devices_by_user[channel] = by_user
+    return found
+
+
 def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
     """Create Delivery rows for the recipients' allowed external channels. Returns how many were created.
 
@@ -141,39 +184,7 @@ def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
     if not per_recipient:
         return 0
     now = timezone.now()
-    # The ids themselves, not a subquery on rows this transaction just wrote: PostgreSQL's statistics do not know
-    # those rows yet and picked a plan that scanned every user (90 ms for 26 recipients).
-    recipients = sorted({user_id for _pk, user_id, _content_id in per_recipient})
-    category_ids = list({content.category_id for content in contents.values()})
-    emails: dict[int, str] = {}
-    explicit: dict[tuple[int, int, str], bool] = {}
-    settings_by_user: dict[int, UserSettings] = {}
-    for chunk in _chunks(recipients):
-        emails.update(get_user_model().objects.filter(pk__in=chunk).values_list("pk", "email"))
-        explicit.update(preferences_explicit_bulk(user_ids=chunk, category_ids=category_ids))
-        settings_by_user.update(user_settings_bulk(user_ids=chunk))
-
-    def allowed(user_id: int, category: Category, channel: str) -> bool:
-        return channel_enabled(
-            category=category, channel=channel, explicit=explicit.get((user_id, category.pk, channel))
-        )
-
-    registry = delivery_channels()
-    devices_by_user: dict[str, dict[int, list[int]]] = {}
-    wants_push = any(
-        allowed(user_id, contents[content_id].category, ChannelKind.PUSH) for _pk, user_id, content_id in per_recipient
-    )
-    if wants_push:
-        for channel in PUSH:
-            if registry[channel].is_configured():
-                found: dict[int, list[int]] = defaultdict(list)
-                for chunk in _chunks(recipients):
-                    for pk, user_id in (
-                        devices(channel).filter(active=True, user_id__in=chunk).values_list("pk", "user_id")
-                    ):
-                        found[user_id].append(pk)
-                devices_by_user[channel] = found
-
+    found = _lookups(per_recipient, contents)
     rows: list[tuple[int, str, str, datetime, bool]] = []
     immediate: set[int] = set()
     # The plan depends on the settings, not the user: users who never changed a setting share one plan per
@@ -183,7 +194,7 @@ def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
     for notification_id, user_id, content_id in per_recipient:
         content = contents[content_id]
         category = content.category
-        user_settings = settings_by_user.get(user_id)
+        user_settings = found.settings_by_user.get(user_id)
         if user_settings is None:
             key = (content.priority, category.pk)
             plan = default_plans.get(key)
@@ -193,20 +204,23 @@ def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
                 )
         else:
             plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=user_settings)
-        if plan.email_due is not None and emails.get(user_id) and allowed(user_id, category, ChannelKind.EMAIL):
+        if (
+            plan.email_due is not None
+            and found.emails.get(user_id)
+            and found.allowed(user_id, category, ChannelKind.EMAIL)
+        ):
             rows.append((notification_id, DeliveryChannel.EMAIL, "", plan.email_due, plan.email_digest))
             if plan.email_due <= now and not plan.email_digest:
                 immediate.add(content_id)
-        if plan.push_due is not None and allowed(user_id, category, ChannelKind.PUSH):
-            for push_channel, by_user in devices_by_user.items():
+        if plan.push_due is not None and found.allowed(user_id, category, ChannelKind.PUSH):
+            for push_channel, by_user in found.devices_by_user.items():
                 for device_pk in by_user.get(user_id, ()):
                     rows.append((notification_id, push_channel, str(device_pk), plan.push_due, False))
                     if plan.push_due <= now:
                         immediate.add(content_id)
     _deliveries_insert(rows, now)
     if immediate:
-        content_ids = sorted(immediate)
-        jobs.enqueue_on_commit(DISPATCH_TASK, content_ids)
+        jobs.enqueue_on_commit(DISPATCH_TASK, sorted(immediate))
     return len(rows)
 
 

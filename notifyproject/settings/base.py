@@ -1,4 +1,5 @@
-"""One env-driven settings module (cookiecutter-django style).
+"""One env-driven settings module (cookiecutter-django style). Over 400 lines on purpose: every setting of the
+product in one place, each with the line that says why, is easier to review than settings spread over modules.
 
 Embedded default (no environment): SQLite file, in-memory channel layer, tasks in-process, console email.
 Production: DATABASE_URL (PostgreSQL via psycopg 3) and REDIS_URL (channel layer + Celery), see docs/operations.md.

@@ -58,6 +58,8 @@ def test_star_by_keyboard_keeps_an_item_in_saved_and_other_tabs_follow(browser, 
 
 
 def test_snooze_menu_hides_an_item_everywhere_and_it_comes_back_live_with_a_toast(browser, daphne_server, contexts):
+    """One story in one browser session (menu by keyboard, a refused time, snooze, the other tab, the wake, the
+    toast): split, each part would repeat the setup of two live tabs and a snoozed item."""
     # given omar's center open in two tabs, both live, with two unread notifications
     context = login(browser, daphne_server, "omar")
     contexts.append(context)

@@ -1,6 +1,9 @@
 """Outbound webhooks end to end (issue 16, item 2): events recorded on read / archive / delivery, batched per
 endpoint, signed, posted to a real receiver on loopback, retried through the delivery states, disabled after
-sustained failure; private categories without content; SSRF refused at registration and at send time."""
+sustained failure; private categories without content; SSRF refused at registration and at send time.
+
+Over 400 lines on purpose: every test here runs against the same loopback receiver and dataset fixtures, and reads
+as one story of the feature (record, batch, sign, post, retry, disable); split, they would repeat the fixtures."""
 
 import json
 from datetime import timedelta
