@@ -3,12 +3,14 @@ connections; retry rules against a scripted loopback server. Nothing is mocked i
 
 import asyncio
 from collections.abc import AsyncGenerator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 from notify_client import (
     AsyncClient,
     Client,
@@ -23,6 +25,7 @@ from rest_framework.authtoken.models import Token
 
 from bench.harness.live import Daphne, database_url
 from notifications.models import Content, Notification
+from notifications.services import notification_snooze, notifications_wake_due
 from tests.clients.fake_api import FakeApi
 from tests.clients.proxy import Proxy
 from tests.conftest import service_missing
@@ -193,6 +196,15 @@ def test_the_listener_yields_each_notification_once_across_a_forced_reconnect(pr
     own_token = Token.objects.create(user=listener_user).key
     got: list[str] = []
 
+    def snooze_and_wake(notification_id: str) -> None:
+        """The notification is snoozed and its time comes (in this process, as a worker would do it)."""
+        until = timezone.now() + timedelta(hours=1)
+        try:
+            notification_snooze(user=listener_user, ids=[notification_id], until=until)
+            assert notifications_wake_due(now=until) == 1
+        finally:
+            connection.close()  # this thread's own connection
+
     async def main():
         async with (
             AsyncClient(proxy.base, own_token) as me,
@@ -200,7 +212,8 @@ def test_the_listener_yields_each_notification_once_across_a_forced_reconnect(pr
         ):
             stream = me.listen(last_seq=0, backoff=0.05)
             await producer.send(recipients=[listener_user.pk], category="comment", title="before")
-            got.append((await asyncio.wait_for(anext(stream), 30))["title"])
+            first = await asyncio.wait_for(anext(stream), 30)
+            got.append(first["title"])
             for title in ("live-1", "live-2"):
                 await producer.send(recipients=[listener_user.pk], category="comment", title=title)
             for _ in range(2):
@@ -210,11 +223,16 @@ def test_the_listener_yields_each_notification_once_across_a_forced_reconnect(pr
                 await producer.send(recipients=[listener_user.pk], category="comment", title=title)
             for _ in range(2):
                 got.append((await asyncio.wait_for(anext(stream), 30))["title"])
+            # a notification that comes back from a snooze (same id, a higher seq) is yielded again, once
+            await asyncio.to_thread(snooze_and_wake, first["id"])
+            back = await asyncio.wait_for(anext(stream), 30)
+            assert (back["id"], back["seq"] > first["seq"]) == (first["id"], True)
+            got.append(back["title"])
             assert isinstance(stream, AsyncGenerator)  # listen() is an async generator: close it
             await stream.aclose()
 
     asyncio.run(main())
-    assert got == ["before", "live-1", "live-2", "missed-1", "missed-2"]
+    assert got == ["before", "live-1", "live-2", "missed-1", "missed-2", "before"]
     assert proxy.connections >= 3  # the listener reconnected (and the producer's pool did too)
 
 

@@ -38,10 +38,12 @@ async def listen(
 
     Each connection takes a fresh single-use ticket, then sends `resume` with the highest seq yielded so far: the
     server replays what was missed and streams the rest. A live frame and a replayed one of the same notification
-    can both arrive; they are told apart by id. A dropped connection is retried with jittered exponential backoff;
-    a close for ended credentials raises AuthenticationFailed, an unusable cursor ResyncRequired.
+    can both arrive; they are told apart by id and seq: the same id with a higher seq is the notification back again
+    (woken from a snooze) and is yielded once more (docs/protocol.md). A dropped connection is retried with jittered
+    exponential backoff; a close for ended credentials raises AuthenticationFailed, an unusable cursor
+    ResyncRequired.
     """
-    seen: OrderedDict[str, None] = OrderedDict()
+    seen: OrderedDict[str, int] = OrderedDict()  # id -> the highest seq yielded for it
     failures = 0
     while True:
         try:
@@ -59,12 +61,14 @@ async def listen(
                     if kind != "notification":
                         continue
                     notification = frame["notification"]
-                    if notification["id"] in seen:
+                    key, seq = notification["id"], int(notification["seq"])
+                    if seen.get(key, -1) >= seq:
                         continue
-                    seen[notification["id"]] = None
+                    seen[key] = seq
+                    seen.move_to_end(key)
                     if len(seen) > REMEMBERED_IDS:
                         seen.popitem(last=False)
-                    last_seq = max(last_seq, int(notification["seq"]))
+                    last_seq = max(last_seq, seq)
                     yield notification
         except websockets.ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code in FINAL_CLOSE_CODES:
