@@ -110,8 +110,12 @@ def deliveries_sweep_stuck(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     requeued, dead = rows_sweep_stuck(Delivery, now=now, max_attempts=settings.DELIVERY_MAX_ATTEMPTS)
     if dead or requeued:
-        logger.warning("sweeper: %d deliveries re-queued, %d dead after a lost worker", requeued, dead)
-    return requeued + dead
+        logger.warning("sweeper: %d deliveries re-queued, %d dead after a lost worker", requeued, len(dead))
+    if dead:
+        # A delivery that died this way failed like any other: its producer's endpoints hear of it.
+        failed = list(Delivery.objects.filter(pk__in=dead).values_list("notification_id", "channel"))
+        webhook_delivery_events_record(delivered=[], failed=failed, now=now)
+    return requeued + len(dead)
 
 
 DISPATCH_DUE_TASK = "notifications.tasks.deliveries_dispatch_due"

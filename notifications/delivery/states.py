@@ -79,19 +79,22 @@ def outcome_apply(row: Any, outcome: Outcome, now: datetime, *, max_attempts: in
     row.updated_at, row.leased_until = now, None  # due again at due_at, not a lease later
 
 
-def rows_sweep_stuck(model: type[M], *, now: datetime, max_attempts: int) -> tuple[int, int]:
+def rows_sweep_stuck(model: type[M], *, now: datetime, max_attempts: int) -> tuple[int, list[int]]:
     """Rows left in `sending` by a worker that died: back to failed (due now), or dead when out of attempts.
-    Returns (re-queued, dead)."""
+    Returns (how many were re-queued, the primary keys of those that went dead: their owners may report them).
+    The dying rows are picked under SKIP LOCKED, so two sweepers never both report one."""
     manager: Any = model._default_manager
     stuck = manager.filter(
         status=DeliveryStatus.SENDING, updated_at__lt=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT)
     )
     error = "worker lost while sending"
-    dead = stuck.filter(attempts__gte=max_attempts).update(status=DeliveryStatus.DEAD, last_error=error, updated_at=now)
+    with transaction.atomic():
+        dying = list(lock(stuck.filter(attempts__gte=max_attempts)).values_list("pk", flat=True))
+        manager.filter(pk__in=dying).update(status=DeliveryStatus.DEAD, last_error=error, updated_at=now)
     requeued = stuck.update(
         status=DeliveryStatus.FAILED, due_at=now, last_error=error, updated_at=now, leased_until=None
     )
-    return requeued, dead
+    return requeued, dying
 
 
 def rows_retry_dead(qs: QuerySet[M], now: datetime) -> int:

@@ -139,7 +139,7 @@ def webhooks_dispatch(*, now: datetime | None = None, limit: int = 500) -> int:
     now = now or timezone.now()
     requeued, dead = rows_sweep_stuck(WebhookDelivery, now=now, max_attempts=settings.WEBHOOK_MAX_ATTEMPTS)
     if requeued or dead:
-        logger.warning("webhooks: %d batches re-queued, %d dead after a lost worker", requeued, dead)
+        logger.warning("webhooks: %d batches re-queued, %d dead after a lost worker", requeued, len(dead))
     webhook_batches_form(now=now)
     lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     unleased = Q(leased_until__isnull=True) | Q(leased_until__lte=now)

@@ -16,9 +16,17 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications import jobs, services
+from notifications.delivery.machine import deliveries_sweep_stuck
 from notifications.delivery.retention import notifications_purge
 from notifications.delivery.webhooks import webhook_deliveries_retry_dead, webhooks_dispatch
-from notifications.models import DeliveryStatus, Notification, WebhookDelivery, WebhookEndpoint, WebhookEventPending
+from notifications.models import (
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventPending,
+)
 from notifications.webhooks import webhook_endpoint_create, webhook_endpoint_update
 from notifyproject.celery import app as celery_app
 from tests.factories import make_user, send
@@ -324,6 +332,31 @@ def test_an_email_delivered_is_an_event_with_its_delivery_channel(sender, alice,
     (request,) = receiver.requests
     (event,) = request.json()["events"]
     assert (event["type"], event["channel"]) == ("delivery.email.delivered", "email")
+    assert event["notification"]["id"] == str(result.notification_ids[0])
+
+
+def test_a_delivery_the_sweeper_finds_dead_after_a_lost_worker_is_a_failed_event(
+    sender, alice, receiver, loopback, settings
+):
+    # given an email whose worker died while sending it, on its last attempt
+    endpoint_for(sender, receiver, events=["delivery.email.failed"])
+    result = send([alice], actor=sender, category="mention", title="Hi")
+    (email,) = deliveries_of(result, channel="email")
+    long_ago = timezone.now() - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT + 60)
+    Delivery.objects.filter(pk=email.pk).update(
+        status=DeliveryStatus.SENDING, attempts=settings.DELIVERY_MAX_ATTEMPTS, updated_at=long_ago
+    )
+
+    # when the sweeper finds it, and a second sweep runs
+    assert deliveries_sweep_stuck() == 1
+    assert deliveries_sweep_stuck() == 0
+
+    # then it is dead, and the producer's endpoint hears of it once, as a failed email
+    assert Delivery.objects.get(pk=email.pk).status == DeliveryStatus.DEAD
+    worker_runs()
+    (request,) = receiver.requests
+    (event,) = request.json()["events"]
+    assert (event["type"], event["channel"]) == ("delivery.email.failed", "email")
     assert event["notification"]["id"] == str(result.notification_ids[0])
 
 
