@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install install-dev clean
+.PHONY: run test lint bench install install-dev clean cluster cluster-test
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
 	$(VENV)/bin/mypy --config-file .ci/mypy.ini notifyproject notifications preferences clients/python/notify_client
 	DJANGO_SETTINGS_MODULE=notifyproject.settings.base $(VENV)/bin/lint-imports --config .ci/importlinter.ini
+
+# Several hosts on this machine (network namespaces; root, haproxy, pgbouncer, redis-server, PostgreSQL): up until
+# Ctrl-C, then removed (docs/scaling.md). `cluster-test` runs the tests on it (they also run inside `make test` on
+# PostgreSQL).
+cluster: $(VENV)/.installed-dev
+	$(PY) -m tests.cluster
+
+cluster-test: $(VENV)/.installed-dev
+	$(PY) -m pytest -c tests/pytest.ini --rootdir . tests/cluster $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench

@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "notifyproject.security.NoStoreMiddleware",
     "notifyproject.security.ContentSecurityPolicyMiddleware",
+    # Innermost: a view that meets an unreachable database answers 503 (JSON), not 500.
+    "notifyproject.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "notifyproject.urls"
@@ -103,6 +105,10 @@ else:
             # A request waits this long for a free connection, then fails (503) instead of queueing forever.
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
+    # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator(), the export) would outlive the
+    # transaction that declared it on a server connection another client now uses: DATABASE_SERVER_SIDE_CURSORS=0.
+    # Server-side prepared statements are off already (Django passes psycopg prepare_threshold=None by default).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env.bool("DATABASE_SERVER_SIDE_CURSORS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: one URL feeds the channel layer and Celery -----------------------------------------------------------
@@ -113,13 +119,17 @@ REDIS_PREFIX = env.str("REDIS_PREFIX", default="notify")
 # redis-py's default pool (100) fails with "Too many connections" when a few hundred sockets connect at once.
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
 
+# Several independent Redis servers shard the channel layer (channels-redis hashes each channel to one of them):
+# CHANNEL_LAYER_URLS=redis://a:6379/0,redis://b:6379/0. Default: REDIS_URL alone.
+CHANNEL_LAYER_URLS = env.list("CHANNEL_LAYER_URLS", default=[REDIS_URL] if REDIS_URL else [])
+
 if REDIS_URL:
     # channels-redis' pub/sub layer (the fast one), telling consumers when it reconnected (notifications/realtime.py).
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "hosts": [{"address": url, "max_connections": REDIS_MAX_CONNECTIONS} for url in CHANNEL_LAYER_URLS],
                 "prefix": REDIS_PREFIX,
             },
         }
