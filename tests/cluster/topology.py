@@ -310,6 +310,10 @@ class Cluster:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
 
+    def _await(self, name: str, predicate: Any, what: str, timeout: float = 30.0) -> None:
+        """Wait for a process's readiness; fail at once (with its log) if it exited."""
+        _wait(predicate, what, timeout, proc=self.procs[name], log=self.workdir / f"{name}.log")
+
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -318,7 +322,7 @@ class Cluster:
         argv = ["redis-server", "--bind", self.addr(host), "--port", str(REDIS_PORT)]
         argv += ["--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", str(self.workdir)]
         self.spawn(host, host, argv)
-        _wait(lambda: port_open(self.addr(host), REDIS_PORT), f"{host} listening", proc=self.procs[host], log=self.workdir / f"{host}.log")
+        self._await(host, lambda: port_open(self.addr(host), REDIS_PORT), f"{host} listening")
 
     def pgbouncer_start(self) -> None:
         socket_dir = _psql(self.postgres, "SHOW unix_socket_directories").strip().split(",")[0].strip()
@@ -354,7 +358,7 @@ class Cluster:
         for path in config.iterdir():
             shutil.chown(path, "postgres")
         self.spawn("pgbouncer", "db", ["pgbouncer", "-u", "postgres", str(config / "pgbouncer.ini")])
-        _wait(lambda: port_open(self.addr("db"), PGBOUNCER_PORT), "pgbouncer listening", proc=self.procs["pgbouncer"], log=self.workdir / "pgbouncer.log")
+        self._await("pgbouncer", lambda: port_open(self.addr("db"), PGBOUNCER_PORT), "pgbouncer listening")
 
     def web_command(self) -> list[str]:
         """The Procfile's `web` line, run by a shell as a platform would (PORT set), Python being this one."""
@@ -373,13 +377,7 @@ class Cluster:
         for host in hosts:
             self.spawn(host, host, self.web_command(), env=env)
         for host in hosts:
-            _wait(
-                lambda host=host: http_status(f"{self.web(host)}/healthz") == 200,
-                f"{host} healthy",
-                timeout=60,
-                proc=self.procs[host],
-                log=self.workdir / f"{host}.log",
-            )
+            self._await(host, lambda host=host: http_status(f"{self.web(host)}/healthz") == 200, f"{host} healthy", 60)
 
     def _haproxy(self) -> None:
         lb = self.addr("lb")
@@ -391,9 +389,7 @@ class Cluster:
                 f"Content-Type: application/json\r\nRetry-After: 1\r\nContent-Length: {len(body)}\r\n\r\n{body}"
             ).encode()
         )
-        servers = [
-            f"    server {host} {self.addr(host)}:{WEB_PORT} check inter 1s fall 2 rise 2" for host in WEB_HOSTS
-        ]
+        servers = [f"    server {host} {self.addr(host)}:{WEB_PORT} check inter 1s fall 2 rise 2" for host in WEB_HOSTS]
         (self.workdir / "haproxy.cfg").write_text(
             "\n".join(
                 [
@@ -430,7 +426,7 @@ class Cluster:
             )
         )
         self.spawn("haproxy", "lb", ["haproxy", "-W", "-db", "-f", str(self.workdir / "haproxy.cfg")])
-        _wait(lambda: self.lb_servers_up() == set(WEB_HOSTS), "haproxy sees both web hosts up", proc=self.procs["haproxy"], log=self.workdir / "haproxy.log")
+        self._await("haproxy", lambda: self.lb_servers_up() == set(WEB_HOSTS), "haproxy sees both web hosts up")
 
     def haproxy_command(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX) as s:
