@@ -1,7 +1,7 @@
 """A request that meets an unreachable database (PostgreSQL or PgBouncer restarting, the pool exhausted) answers
 503 with a JSON body and `Retry-After`, not 500: the client and the load balancer can tell "retry shortly" from a
-bug. Views' errors come here; errors raised outside a view reach the 500 handler, which answers the same
-(notifications/api/errors.py)."""
+bug. Views' errors come here (one warning line each, not a traceback per request during an outage; with DEBUG on
+too); errors raised outside a view reach the 500 handler, which answers the same (notifications/api/errors.py)."""
 
 import logging
 
