@@ -1,4 +1,4 @@
-"""The cluster, started once for the tests in this directory and removed after them (also when one fails).
+"""The cluster, started once for the tests of a module and removed after them (also when one fails).
 
 Skipped on the embedded default (no PostgreSQL); with REQUIRE_SERVICES=1 (CI's PostgreSQL pass) a missing tool
 (ip, haproxy, pgbouncer, redis-server) or missing root fails the tests instead."""
@@ -35,7 +35,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     config = settings.DATABASES["default"]
     if not config["ENGINE"].endswith("postgresql"):
@@ -48,7 +48,7 @@ def cluster() -> Iterator[Cluster]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def accounts(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """name -> {"id", "token"}: `producer` may send; `<test><i>` are recipients."""
     return cluster.manage(USERS_CODE % (TESTS, USERS_PER_TEST))
