@@ -154,7 +154,9 @@ else:
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Celery ----------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The broker: REDIS_URL by default, or its own server (CELERY_BROKER_URL=amqp://user:password@host:5672/vhost for
+# RabbitMQ, or another Redis). When to choose which: docs/scaling.md.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Embedded mode: no broker, tasks run in the calling process; delayed and periodic work is run by the embedded
@@ -167,14 +169,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Above the longest task (time limit 120 s), else a slow task would be handed to a second worker.
-    "visibility_timeout": 600,
-    # Several deployments (or test runs) can share one Redis.
-    "global_keyprefix": f"{REDIS_PREFIX}:",
-    "socket_connect_timeout": 5,
-    "socket_timeout": 30,
-}
+# Redis' transport options, not RabbitMQ's (RabbitMQ redelivers an unacknowledged message as soon as its
+# consumer's connection closes, and separates deployments by vhost).
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        # Above the longest task (time limit 120 s), else a slow task would be handed to a second worker.
+        "visibility_timeout": 600,
+        # Several deployments (or test runs) can share one Redis.
+        "global_keyprefix": f"{REDIS_PREFIX}:",
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+    }
+    if not CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
+    else {}
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task running when the broker connection drops is cancelled: its message is redelivered (acks late) and the
 # delivery sweeper recovers any row it left in `sending`.
