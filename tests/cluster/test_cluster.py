@@ -1,6 +1,7 @@
 """The same code on several hosts (tests/cluster/topology.py): sends and sockets through HAProxy across two web
 hosts, the channel layer sharded over two Redis servers, PostgreSQL behind PgBouncer in transaction mode; then a
-web host SIGKILLed mid-stream and PgBouncer restarted. Real processes and real WebSocket clients only."""
+web host SIGKILLed mid-stream, PgBouncer restarted, and a Redis shard stopped and started again mid-stream. Real
+processes and real WebSocket clients only."""
 
 import asyncio
 import json
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from channels_redis.utils import _consistent_hash
 
 from tests.notifications.realtime_helpers import async_test
 
@@ -144,9 +146,53 @@ async def test_c_web1_killed_mid_stream_its_clients_resume_on_web2_and_nothing_i
         await asyncio.to_thread(web1_back, cluster)
 
 
+@async_test
+async def test_e_redis2_stopped_mid_stream_and_started_again_every_inbox_still_equals_the_database(cluster, accounts):
+    recipients = users(accounts, "shard")
+    prefix = cluster.app_env()["REDIS_PREFIX"]
+    shards = Counter(_consistent_hash(f"{prefix}__group__user.{u['id']}", 2) for u in recipients)
+    assert shards[0] and shards[1]  # some users' groups live on redis2, some on redis1
+    placed = {u["id"]: await open_on_both(cluster, u["token"]) for u in recipients}
+    producer = accounts["producer"]["token"]
+    rounds, stop_at, start_at = 40, 10, 20
+    try:
+        for i in range(rounds):
+            if i == stop_at:
+                await asyncio.to_thread(cluster.kill, "redis2", signal.SIGKILL)
+            if i == start_at:
+                await asyncio.to_thread(cluster.redis_start, "redis2")
+            # /healthz says the channel layer is down meanwhile, so lb may answer 503 for a moment: a producer retries
+            response = await asyncio.to_thread(
+                api_retrying, cluster, "POST", SEND, producer, json=send_body(recipients, f"s{i}")
+            )
+            assert response.status_code == 201, response.text
+            await asyncio.sleep(0.03)
+        truths = {uid: await asyncio.to_thread(inbox, cluster, uid) for uid in placed}
+        assert all(len(t) == rounds for t in truths.values())
+
+        def complete() -> bool:
+            return all(s.ids == set(truths[uid]) for uid, p in placed.items() for s in p.values())
+
+        # no client did anything: each web host's layer resubscribes to redis2 and its sockets refill by seq
+        assert await wait_until(complete, timeout=30), {
+            f"{uid}/{host}": sorted(set(truths[uid].values()) - {n["seq"] for n in s.arrivals})
+            for uid, p in placed.items()
+            for host, s in p.items()
+        }
+        assert all(len(s.hosts) == 1 for p in placed.values() for s in p.values())  # no socket dropped
+    finally:
+        for p in placed.values():
+            for s in p.values():
+                await s.close()
+        if "redis2" not in cluster.procs:
+            await asyncio.to_thread(cluster.redis_start, "redis2")
+        await asyncio.to_thread(cluster.wait_lb_up)
+
+
 def web1_back(cluster: Cluster) -> None:
     if "web1" not in cluster.procs:
         cluster.web_start("web1")
+    cluster.wait_lb_up()
 
 
 def _poll(url: str, token: str) -> tuple[int | str, dict[str, Any] | None]:
@@ -190,6 +236,7 @@ async def test_d_pgbouncer_restart_answers_503_json_then_recovers_by_itself(clus
         await asyncio.gather(*pollers)
         if "pgbouncer" not in cluster.procs:
             await asyncio.to_thread(cluster.pgbouncer_start)
+        await asyncio.to_thread(cluster.wait_lb_up)
 
     statuses = {name: Counter(status for status, _ in answers) for name, answers in seen.items()}
     assert set(statuses["web1"]) == {200, 503}, statuses  # the app itself: never a 500, never a dropped request

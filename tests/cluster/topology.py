@@ -428,6 +428,10 @@ class Cluster:
         self.spawn("haproxy", "lb", ["haproxy", "-W", "-db", "-f", str(self.workdir / "haproxy.cfg")])
         self._await("haproxy", lambda: self.lb_servers_up() == set(WEB_HOSTS), "haproxy sees both web hosts up")
 
+    def wait_lb_up(self, timeout: float = 30.0) -> None:
+        """Until HAProxy's checks see both web hosts up again (after a fault a test made)."""
+        _wait(lambda: self.lb_servers_up() == set(WEB_HOSTS), "both web hosts up behind lb", timeout)
+
     def haproxy_command(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5)
