@@ -5,8 +5,12 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# mypy checks the tests and the benchmarks too (the same list is `files` in .ci/mypy.ini).
+MYPY_PATHS := notifyproject notifications preferences clients/python/notify_client tests bench
+# `make review` shows the code repeated by everything since the branch left this one.
+REVIEW_BASE ?= main
 
-.PHONY: run test lint bench install install-dev clean cluster cluster-test
+.PHONY: run test lint review bench install install-dev clean cluster cluster-test
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +41,20 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --config .ci/ruff.toml .
 	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
-	$(VENV)/bin/mypy --config-file .ci/mypy.ini notifyproject notifications preferences clients/python/notify_client
+	$(VENV)/bin/mypy --config-file .ci/mypy.ini $(MYPY_PATHS)
 	DJANGO_SETTINGS_MODULE=notifyproject.settings.base $(VENV)/bin/lint-imports --config .ci/importlinter.ini
+
+# Before you stop: the duplicate-code check on what the branch added (a developer tool, not in CI: skipped with a
+# message where it is not installed; it never fails the target), then ruff and mypy.
+review: $(VENV)/.installed-dev
+	@if command -v duplicates >/dev/null 2>&1; then \
+		duplicates --change --base "$$(git merge-base HEAD $(REVIEW_BASE) 2>/dev/null || echo HEAD)" --most 20; \
+	else \
+		echo "review: the 'duplicates' tool is not installed here: duplicate-code check skipped"; \
+	fi
+	$(VENV)/bin/ruff check --config .ci/ruff.toml .
+	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
+	$(VENV)/bin/mypy --config-file .ci/mypy.ini $(MYPY_PATHS)
 
 # Several hosts on this machine (network namespaces; root, haproxy, pgbouncer, redis-server, PostgreSQL): up until
 # Ctrl-C, then removed (docs/scaling.md). `cluster-test` runs the tests on it (they also run inside `make test` on

@@ -48,7 +48,7 @@ def _serve(smtp_port: int, ready) -> None:
     import logging
 
     logging.disable(logging.CRITICAL)
-    from tests.notifications.delivery.servers import push_service_start, smtp_server_start
+    from bench.harness.servers import push_service_start, smtp_server_start
 
     smtp_server_start(smtp_port)
     push = push_service_start()
@@ -63,11 +63,11 @@ def _run(channel: str, count: int, push_origin: str) -> float:
     from django.utils import timezone
     from push_notifications.models import WebPushDevice
 
+    from bench.harness.servers import Subscription
     from notifications.delivery.machine import deliveries_send
     from notifications.delivery.planner import deliveries_plan_pending
     from notifications.models import Delivery, Notification
     from notifications.services import notify
-    from tests.notifications.delivery.servers import Subscription
 
     User = get_user_model()
     tag = f"u{time.monotonic_ns()}"
@@ -121,9 +121,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import multiprocessing
 
+    from bench.harness.servers import free_port
     from notifications import jobs
     from notifications.delivery.vapid import vapid_keys_generate
-    from tests.notifications.delivery.servers import free_port
 
     # The bench drives the worker side itself: _run plans, then times the sending alone.
     jobs.wake_on_commit = lambda name: None  # type: ignore[assignment]

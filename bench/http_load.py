@@ -64,7 +64,8 @@ def run(ports: list[int], clients: int, seconds: float, make_request: Callable[[
         sock = socket.create_connection(("127.0.0.1", ports[index % len(ports)]))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buffer = bytearray()
-        latencies, statuses = [], {}
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
         barrier.wait()
         n = 0
         try:

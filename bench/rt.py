@@ -1,6 +1,6 @@
 """The real-time measuring process: daphne web processes, WebSocket clients and sends, driven over JSON lines.
 
-It reuses bench/realtime (its open-loop sender and client reader) and tests/notifications/live.py (daphne on a free
+It reuses bench/realtime (its open-loop sender and client reader) and bench/harness/live.py (daphne on a free
 loopback port); what it adds is a persistent driver the harness calls between repetitions, the tail percentiles,
 idle connections with RSS, the 10,000-recipient frame time, and the reconnect replay.
 """
@@ -25,13 +25,13 @@ from django.db import close_old_connections, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.core import percentile  # noqa: E402
+from bench.harness.live import Daphne, WsClient  # noqa: E402
 from bench.realtime.__main__ import Clients, phase  # noqa: E402
 from bench.users import users_ensure  # noqa: E402
 from bench.worker import serve  # noqa: E402
 from notifications.models import WsTicket  # noqa: E402
 from notifications.services import notification_send_bulk, notify  # noqa: E402
 from notifications.tickets import _digest  # noqa: E402
-from tests.notifications.live import Daphne, WsClient  # noqa: E402
 
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)
@@ -100,6 +100,11 @@ def run_phase(mode: str, rate: float, duration: float, threads: int = 4) -> dict
     return r
 
 
+def _local_addr(n: int, addresses: int) -> dict[str, Any]:
+    """Connection n's source address, spread over 127.0.0.1.. so that many sockets do not run out of ports."""
+    return {"local_addr": (f"127.0.0.{1 + n % addresses}", 0)} if addresses > 1 else {}
+
+
 def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
     """Open `count` more idle sockets (users idle000000..), as many as the box allows; RSS/CPU of web process 0."""
     web = STATE["webs"][0]
@@ -112,7 +117,6 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
     async def one(user_id: int, ticket: str, n: int) -> None:
         from websockets.asyncio.client import connect as ws_connect
 
-        host = f"127.0.0.{1 + n % addresses}"
         try:
             conn = await ws_connect(
                 f"{web.ws}?ticket={ticket}",
@@ -121,7 +125,7 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
                 open_timeout=120,
                 ping_interval=None,
                 max_queue=None,
-                **({"local_addr": (host, 0)} if addresses > 1 else {}),
+                **_local_addr(n, addresses),
             )
             hello = orjson.loads(await conn.recv())
             assert hello["type"] == "hello", hello

@@ -1,12 +1,9 @@
 """`/ws/notifications/`: the WebSocket protocol of contract.md, translated to selectors and services.
 
 Authentication and the origin check happen before this consumer exists (routing.py). Group names come only from the
-authenticated user. Frames from the layer arrive pre-encoded (realtime.py) and are forwarded as they are.
-
-No gap between replay and live: the socket joins the user's group first, then reads the database. Layer messages
-are dispatched one at a time, so live frames that arrive during a replay wait in the layer's queue and are checked
-against the cursor afterwards. `seq` is per user and gap-free, so a live frame with a seq beyond cursor + 1 reveals
-lost frames, which are refilled from the database (as is everything after a layer reconnect).
+authenticated user. Frames from the layer arrive pre-encoded (notifications/realtime/) and are forwarded as they
+are. The consumer only translates frames <-> calls: what a socket has sent, replay, refill and its unread count live
+in socket_cursor.SocketCursor, the flood limit in ratelimit.TokenBucket.
 """
 
 import asyncio
@@ -26,10 +23,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from . import metrics, realtime, selectors, services
+from . import metrics, realtime, services
 from .handshake import Credentials, credentials_valid, socket_user
-from .payloads import notification_payload
 from .ratelimit import TokenBucket
+from .socket_cursor import SocketCursor, cursor_page, cursor_state, resume_cursor_valid, resume_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -60,25 +57,6 @@ class FrameError(Exception):
         self.message = message
 
 
-def _replay_page(user: AbstractBaseUser, after_seq: int, limit: int) -> list[tuple[int, str]]:
-    """(seq, encoded frame) of one replay page, encoded in the worker thread, not on the event loop."""
-    return [
-        (n.seq, realtime.notification_frame(notification_payload(n), replay=True))
-        for n in selectors.notification_replay(user=user, after_seq=after_seq, limit=limit)
-    ]
-
-
-def _refill_page(user: AbstractBaseUser, after_seq: int, limit: int) -> list[tuple[int, str]]:
-    return [
-        (n.seq, realtime.notification_frame(notification_payload(n), replay=False))
-        for n in selectors.notification_replay(user=user, after_seq=after_seq, limit=limit)
-    ]
-
-
-def _cursor_state(user: AbstractBaseUser) -> tuple[int, int | None]:
-    return selectors.notification_last_seq(user=user), selectors.notification_oldest_seq(user=user)
-
-
 def _ids_clean(value: Any) -> list[UUID]:
     if not isinstance(value, list) or not value or len(value) > MAX_IDS:
         raise FrameError("bad_ids", f"ids must be a list of 1 to {MAX_IDS} notification ids.")
@@ -94,12 +72,18 @@ def _ids_clean(value: Any) -> list[UUID]:
 
 
 class NotificationConsumer(AsyncConsumer):
-    user: AbstractBaseUser
-    group: str
-    base: int  # the client's own cursor: rows at or below it are its business (REST or resume)
-    cursor: int  # every row in (base, cursor] has been sent on this socket
-    closing = False
-    joined = False
+    # Every attribute of a socket, set by websocket_connect (the rest keep these defaults until then).
+    credentials: Credentials  # what the handshake authenticated (routing.py)
+    session: str  # the session fingerprint, or TICKET_SOCKETS: which SESSION_ENDED messages close this socket
+    group: str  # the user's group, from the authenticated user only
+    bucket: TokenBucket  # the flood limit
+    user: AbstractBaseUser  # set once the socket is accepted
+    cursor: SocketCursor | None = None  # what this socket has sent, and its unread count (None until accepted)
+    watch: "asyncio.Future[None] | None" = None  # the credentials watch (revalidation, lifetime cap)
+    recheck: "asyncio.Future[None] | None" = None  # a delayed credentials check after a password change
+    closing = False  # a close was sent: nothing else goes out
+    joined = False  # the channel is in the user's group
+    counted_open = False  # counted in _open_by_user and the open-sockets gauge
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch awaits aclose_old_connections() (a thread-pool hop) before every message. Handlers
@@ -151,15 +135,22 @@ class NotificationConsumer(AsyncConsumer):
         metrics.websocket_connected()
         await self.send({"type": "websocket.accept"})
         unread, last_seq = user.socket_unread, user.socket_last_seq
-        self.base = self.cursor = last_seq
-        # The socket's own unread count: hello's, plus one per row newer than the newest it has counted (seqs are
-        # gap-free and every new row is unread), replaced by the counted value that comes with each state change.
-        self.unread, self.counted = unread, last_seq
+        self.cursor = SocketCursor(
+            last_seq=last_seq,
+            unread=unread,
+            send=self._send_text,
+            fetch=self._page_fetch,
+            page_size=settings.WS_REPLAY_PAGE,
+            closing=lambda: self.closing,
+        )
         await self._send_frame(
             {"type": "hello", "unread_count": unread, "last_seq": last_seq, "server_time": timezone.now().isoformat()}
         )
         self.watch = asyncio.ensure_future(self._credentials_watch())
         realtime.embedded_watch_start()
+
+    async def _page_fetch(self, after_seq: int, limit: int, replay: bool) -> list[tuple[int, str]]:
+        return await in_db_thread(cursor_page)(self.user, after_seq, limit, replay)
 
     async def _credentials_watch(self) -> None:
         """A socket lives while its credentials do: re-checked every WS_REVALIDATE_SECONDS (jittered, so sockets
@@ -185,16 +176,16 @@ class NotificationConsumer(AsyncConsumer):
             await self._close(CLOSE_SESSION_ENDED)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        for task in (getattr(self, "watch", None), getattr(self, "recheck", None)):
+        for task in (self.watch, self.recheck):
             if task is not None:
                 task.cancel()
-        if getattr(self, "counted_open", False):
+        if self.counted_open:
             self.counted_open = False
             metrics.websocket_disconnected()
             _open_by_user[self.credentials.user_id] -= 1
             if _open_by_user[self.credentials.user_id] <= 0:
                 del _open_by_user[self.credentials.user_id]
-        if getattr(self, "joined", False):
+        if self.joined:
             self.joined = False
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -246,34 +237,19 @@ class NotificationConsumer(AsyncConsumer):
         await self._send_frame({"type": "pong"})
 
     async def client_resume(self, frame: dict[str, Any]) -> None:
+        assert self.cursor is not None  # client frames arrive only on accepted sockets
         after = frame.get("last_seq")
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not resume_cursor_valid(after):
             await self._send_frame({"type": "resync_required", "reason": "invalid_cursor"})
             return
-        last_seq, oldest = await in_db_thread(_cursor_state)(self.user)
-        if after > last_seq:
-            await self._send_frame({"type": "resync_required", "reason": "cursor_ahead"})
+        last_seq, oldest = await in_db_thread(cursor_state)(self.user)
+        reason = resume_refusal(after, last_seq, oldest)
+        if reason is not None:
+            await self._send_frame({"type": "resync_required", "reason": reason})
             return
-        if after < last_seq and (oldest is None or after + 1 < oldest):
-            await self._send_frame({"type": "resync_required", "reason": "cursor_expired"})
-            return
-        self.base = self.cursor = after
-        count = await self._from_database(_replay_page)
-        await self._send_frame({"type": "replay_done", "last_seq": self.cursor, "count": count})
-        await self._count_new()
-
-    async def _from_database(self, page: Callable[[AbstractBaseUser, int, int], list[tuple[int, str]]]) -> int:
-        """Send every row after the cursor, oldest first, in pages; advance the cursor."""
-        size = settings.WS_REPLAY_PAGE
-        count = 0
-        while True:
-            rows = await in_db_thread(page)(self.user, self.cursor, size)
-            for seq, text in rows:
-                await self._send_text(text)
-                self.cursor = seq
-            count += len(rows)
-            if len(rows) < size or self.closing:
-                return count
+        count = await self.cursor.replay(after)
+        await self._send_frame({"type": "replay_done", "last_seq": self.cursor.cursor, "count": count})
+        await self.cursor.count_new()
 
     async def client_mark_read(self, frame: dict[str, Any]) -> None:
         ids = _ids_clean(frame.get("ids"))
@@ -297,38 +273,16 @@ class NotificationConsumer(AsyncConsumer):
         "mark_all_read": client_mark_all_read,
     }
 
-    # --- layer -> client (realtime.py) -------------------------------------------------------------------------
+    # --- layer -> client (notifications/realtime/) ---------------------------------------------------------------
 
     async def notification_created(self, message: dict[str, Any]) -> None:
-        """The hot path: integer comparisons and one send, no thread hop."""
-        if self.closing:
-            return
-        seq = message["seq"]
-        if seq <= self.base:
-            # Committed while this socket was connecting: new to the client unless it resumes past it.
-            await self._send_text(message["text"])
-        elif seq == self.cursor + 1:
-            self.cursor = seq
-            await self._send_text(message["text"])
-        elif seq > self.cursor:
-            await self._from_database(_refill_page)  # sends the missing rows, and this one if it is committed
-            if seq > self.cursor:
-                self.cursor = seq
-                await self._send_text(message["text"])
-        # else: already sent on this socket (by a replay or a refill)
-        await self._count_new()
-
-    async def _count_new(self) -> None:
-        """unread_count after new rows went out (contract: after any change to the count)."""
-        if self.cursor > self.counted:
-            self.unread += self.cursor - self.counted
-            self.counted = self.cursor
-            await self._send_text(realtime.unread_count_frame(self.unread))
+        """The hot path: integer comparisons and one send, no thread hop (SocketCursor.live)."""
+        if not self.closing and self.cursor is not None:
+            await self.cursor.live(message["seq"], message["text"])
 
     async def state_changed(self, message: dict[str, Any]) -> None:
-        if not self.closing:
-            self.unread = message["unread"]  # counted by the service after the change: the authoritative value
-            self.counted = max(self.counted, self.cursor)
+        if not self.closing and self.cursor is not None:
+            self.cursor.state_changed(message["unread"])
             for text in message["texts"]:
                 await self._send_text(text)
 
@@ -344,6 +298,5 @@ class NotificationConsumer(AsyncConsumer):
 
     async def layer_recovered(self, message: dict[str, Any]) -> None:
         """Frames published while the layer was disconnected are gone: refill from the database."""
-        if not self.closing:
-            await self._from_database(_refill_page)
-            await self._count_new()
+        if not self.closing and self.cursor is not None:
+            await self.cursor.refill()

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Trunc
 
-from .models import Content, Delivery, DeliveryStatus, Notification
+from .delivery.webhooks import url_origin
+from .models import Content, Delivery, DeliveryStatus, Notification, WebhookEndpoint
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 SAMPLE = 10_000
@@ -136,3 +137,21 @@ def dashboard_failing(*, limit: int = 20) -> list[dict[str, Any]]:
         .order_by("-n", "channel", "target")[:limit]
     )
     return [{**row, "target": f"device {row['target']}" if row["target"] else "account email"} for row in rows]
+
+
+def dashboard_webhooks_failing(*, limit: int = 20) -> list[dict[str, Any]]:
+    """Webhook endpoints failing now (failed posts in a row) or disabled after sustained failure, longest failing
+    first. Only scheme and host are shown: a URL's path can hold the receiver's own token."""
+    rows = WebhookEndpoint.objects.filter(Q(consecutive_failures__gt=0) | Q(active=False, disabled_at__isnull=False))
+    rows = rows.select_related("producer").order_by("failing_since", "pk")[:limit]
+    return [
+        {
+            "origin": url_origin(e.url),
+            "producer": e.producer.get_username(),
+            "failures": e.consecutive_failures,
+            "since": e.failing_since,
+            "state": "disabled" if not e.active else "failing",
+            "reason": e.disabled_reason,
+        }
+        for e in rows
+    ]

@@ -7,7 +7,7 @@ allocates the seqs of a whole batch, one INSERT writes its rows, one publish per
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from django.contrib.auth import get_user_model
@@ -34,6 +34,11 @@ class WrittenRow(NamedTuple):
     category_id: int
     seq: int
     created_at: datetime
+    seen_at: None = None
+    read_at: None = None
+    archived_at: None = None
+    saved_at: None = None
+    snoozed_until: None = None
 
 
 def _seq_allocate(counts: dict[int, int]) -> dict[int, int]:
@@ -218,3 +223,65 @@ def rows_after_insert(sends: Sequence[tuple[Content, Sequence[WrittenRow]]]) -> 
         metrics.notifications_sent_on_commit(
             category=content.category.slug, priority=content.priority, count=len(rows), created_at=content.created_at
         )
+
+
+def rows_wake(*, now: datetime | None, limit: int, user_id: int | None = None, uuids: Sequence[UUID] = ()) -> list[int]:
+    """Bring snoozed rows back: each gets a new seq of its recipient (allocated exactly as a send allocates them, so
+    a resume by seq replays it and every list sorts it to the top), and becomes unread, unseen and unarchived.
+    Returns the primary keys of the rows woken.
+
+    Either the due rows of every user (`now`: snoozed until then or earlier; the wake sweep, SKIP LOCKED so
+    concurrent sweeps share the work), or the given rows of one user (`user_id` and `uuids`: un-snooze now).
+    PostgreSQL: one statement per batch (pick, allocate seqs, update), whatever the number of rows and users.
+    The seq upsert locks each user's counter in ascending id order until commit, like every send.
+    """
+    table = Notification._meta.db_table
+    params: list[Any]
+    if user_id is not None:
+        where, params = "recipient_id = %s AND uuid = ANY(%s) AND snoozed_until IS NOT NULL", [user_id, list(uuids)]
+        lock = "FOR UPDATE"
+    else:
+        where, params = "snoozed_until IS NOT NULL AND snoozed_until <= %s", [now]
+        lock = "FOR UPDATE SKIP LOCKED"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH picked AS (SELECT id, recipient_id, snoozed_until FROM {table} WHERE {where} "
+                f"ORDER BY snoozed_until, id LIMIT %s {lock}), "
+                "ranked AS (SELECT id, recipient_id, "
+                "row_number() OVER (PARTITION BY recipient_id ORDER BY snoozed_until, id) AS k, "
+                "count(*) OVER (PARTITION BY recipient_id) AS c FROM picked), "
+                "s AS (INSERT INTO notifications_userseq (user_id, last_seq) "
+                "SELECT recipient_id, max(c) FROM ranked GROUP BY recipient_id ORDER BY recipient_id "
+                "ON CONFLICT (user_id) DO UPDATE SET last_seq = notifications_userseq.last_seq + EXCLUDED.last_seq "
+                "RETURNING user_id, last_seq) "
+                f"UPDATE {table} n SET seq = s.last_seq - r.c + r.k, snoozed_until = NULL, read_at = NULL, "
+                "seen_at = NULL, archived_at = NULL "
+                "FROM ranked r JOIN s ON s.user_id = r.recipient_id WHERE n.id = r.id RETURNING n.id",
+                [*params, limit],
+            )
+            return [pk for (pk,) in cursor.fetchall()]
+    # SQLite (embedded, one process): the same steps as a few statements; nothing runs per row but the in-process
+    # executemany of the UPDATE.
+    qs = Notification.objects.filter(snoozed_until__isnull=False)
+    if user_id is not None:
+        qs = qs.filter(recipient_id=user_id, uuid__in=list(uuids))
+    else:
+        qs = qs.filter(snoozed_until__lte=now)
+    picked = list(qs.order_by("snoozed_until", "pk").values_list("pk", "recipient_id")[:limit])
+    if not picked:
+        return []
+    counts = Counter(recipient for _pk, recipient in picked)
+    last = _seq_allocate(dict(counts))
+    next_seq = {user: last[user] - count + 1 for user, count in counts.items()}
+    updates = []
+    for pk, recipient in picked:
+        updates.append((next_seq[recipient], pk))
+        next_seq[recipient] += 1
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET seq = %s, snoozed_until = NULL, read_at = NULL, seen_at = NULL, archived_at = NULL "
+            "WHERE id = %s",
+            updates,
+        )
+    return [pk for pk, _recipient in picked]

@@ -92,3 +92,11 @@ def wake_on_commit(name: str) -> None:
         transaction.on_commit(lambda: enqueue(name))
     else:
         transaction.on_commit(lambda: _waker.wake(name))
+
+
+def wake_worker_on_commit(name: str) -> None:
+    """After commit, make sure a worker soon runs task `name` (no arguments), for work that does network I/O and so
+    must not run in the request that asked for it. Embedded mode has no worker: the embedded scheduler's periodic
+    run of the same task (CELERY_BEAT_SCHEDULE) picks the work up from the database within its interval."""
+    if not current_app.conf.task_always_eager:
+        transaction.on_commit(lambda: _waker.wake(name))

@@ -118,6 +118,10 @@ class Notification(models.Model):
     seen_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Starred: kept in the Saved view whatever its read or archive state.
+    saved_at = models.DateTimeField(null=True, blank=True)
+    # Snoozed: out of the inbox and the unread count until then; the wake sweep brings it back (services).
+    snoozed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -125,14 +129,28 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["recipient", "seq"], name="notification_recipient_seq_unique"),
         ]
         indexes = [
-            # Unread count per user and by category: a small partial index. Archived is not unread (not shown).
+            # Unread count per user and by category: a small partial index. Archived and snoozed are not unread
+            # (not shown); every unread query names all three conditions, or PostgreSQL cannot use it.
             models.Index(
                 fields=["recipient", "category"],
-                condition=Q(read_at__isnull=True, archived_at__isnull=True),
+                condition=Q(read_at__isnull=True, archived_at__isnull=True, snoozed_until__isnull=True),
                 name="notification_unread_idx",
             ),
             # Retention purge walks by age.
             models.Index(fields=["created_at"], name="notification_created_idx"),
+            # The Saved view, newest first: only starred rows are in it (a handful per user, not the history).
+            models.Index(
+                fields=["recipient", "-seq"], condition=Q(saved_at__isnull=False), name="notification_saved_idx"
+            ),
+            # The Snoozed view (per user) and the wake sweep (due first, every user): only snoozed rows.
+            models.Index(
+                fields=["recipient", "-seq"],
+                condition=Q(snoozed_until__isnull=False),
+                name="notification_snoozed_idx",
+            ),
+            models.Index(
+                fields=["snoozed_until"], condition=Q(snoozed_until__isnull=False), name="notification_wake_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -278,3 +296,103 @@ class DeliveryPlanPending(models.Model):
 
     def __str__(self) -> str:
         return f"plan content {self.content_id} users {self.recipient_min}-{self.recipient_max}"
+
+
+class WebhookEventType(models.TextChoices):
+    """What a webhook endpoint can subscribe to. Delivery events are per external delivery channel."""
+
+    READ = "notification.read", "Notification read"
+    ARCHIVED = "notification.archived", "Notification archived"
+    # Emitted once notifications can be retracted (no retract exists yet); subscribing to it is accepted today.
+    RETRACTED = "notification.retracted", "Notification retracted"
+    EMAIL_DELIVERED = "delivery.email.delivered", "Email delivered"
+    EMAIL_FAILED = "delivery.email.failed", "Email failed"
+    APNS_DELIVERED = "delivery.apns.delivered", "APNs push delivered"
+    APNS_FAILED = "delivery.apns.failed", "APNs push failed"
+    FCM_DELIVERED = "delivery.fcm.delivered", "FCM push delivered"
+    FCM_FAILED = "delivery.fcm.failed", "FCM push failed"
+    WEBPUSH_DELIVERED = "delivery.webpush.delivered", "Web Push delivered"
+    WEBPUSH_FAILED = "delivery.webpush.failed", "Web Push failed"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a producer's events are posted: registered by staff for one producer (the user whose token sends)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    producer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    url = models.CharField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list)
+    # The HMAC key. Stored (signing needs it), shown once when created, masked everywhere after, never logged.
+    secret = models.CharField(max_length=100, editable=False)
+    active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Failed posts in a row, and when the first of them failed: sustained failure disables the endpoint.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("manage_webhooks", "Can manage webhook endpoints")]
+
+    def __str__(self) -> str:
+        return f"{self.url[:80]} ({'active' if self.active else 'disabled'})"
+
+    @property
+    def producer_key(self) -> str:
+        """The Content.producer value of this producer's sends."""
+        return f"user:{self.producer_id}"
+
+    @property
+    def secret_masked(self) -> str:
+        return f"{self.secret[:6]}…{self.secret[-4:]}" if self.secret else ""
+
+
+class WebhookDelivery(models.Model):
+    """One POST to an endpoint: a batch of events, through the same states and backoff as Delivery."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # Built once, when the batch is formed: every attempt posts the same bytes (with a fresh timestamp).
+    body = models.TextField()
+    event_count = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    due_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(status__in=["pending", "failed"]), name="webhook_due_idx"),
+            # Retention purges by age.
+            models.Index(fields=["created_at"], name="webhook_delivery_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook {self.endpoint_id}: {self.event_count} events, {self.status}"
+
+
+class WebhookEventPending(models.Model):
+    """An event recorded on the state-change path (one bulk insert per change), not yet in a batch: the outbox of
+    webhooks. A worker groups them per endpoint into WebhookDelivery batches and deletes them."""
+
+    # Indexed by (endpoint, id) below: the batching walk.
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+", db_index=False)
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=40, choices=WebhookEventType.choices)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "webhook events pending"
+        indexes = [models.Index(fields=["endpoint", "id"], name="webhook_event_endpoint_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} of notification {self.notification_id} for endpoint {self.endpoint_id}"

@@ -1,6 +1,8 @@
 """The notification object as every client sees it (REST and WebSocket alike), contract.md."""
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
 
 from .models import Category, Content, Notification
 
@@ -27,18 +29,59 @@ def content_payload(content: Content, category: Category) -> dict[str, Any]:
     }
 
 
+class PayloadRow(Protocol):
+    """What the per-recipient part of the payload reads: a Notification, or a RowState."""
+
+    @property
+    def uuid(self) -> UUID: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def seen_at(self) -> datetime | None: ...
+    @property
+    def read_at(self) -> datetime | None: ...
+    @property
+    def archived_at(self) -> datetime | None: ...
+    @property
+    def saved_at(self) -> datetime | None: ...
+    @property
+    def snoozed_until(self) -> datetime | None: ...
+
+
+class RowState(NamedTuple):
+    """A row's per-recipient values as plain data (a row just written: nothing seen, read, archived, saved or
+    snoozed yet)."""
+
+    uuid: UUID
+    seq: int
+    created_at: datetime
+    seen_at: datetime | None = None
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
+    saved_at: datetime | None = None
+    snoozed_until: datetime | None = None
+
+
 def notification_payload(notification: Notification, shared: dict[str, Any] | None = None) -> dict[str, Any]:
     if shared is None:
         shared = content_payload(notification.content, notification.category)
+    return row_payload(notification, shared)
+
+
+def row_payload(row: PayloadRow, shared: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": str(notification.uuid),
-        "seq": notification.seq,
+        "id": str(row.uuid),
+        "seq": row.seq,
         **shared,
-        "created_at": _iso(notification.created_at),
-        "seen_at": _iso(notification.seen_at),
-        "read_at": _iso(notification.read_at),
-        "archived_at": _iso(notification.archived_at),
-        "is_read": notification.read_at is not None,
+        "created_at": _iso(row.created_at),
+        "seen_at": _iso(row.seen_at),
+        "read_at": _iso(row.read_at),
+        "archived_at": _iso(row.archived_at),
+        "is_read": row.read_at is not None,
+        "saved_at": _iso(row.saved_at),
+        "snoozed_until": _iso(row.snoozed_until),
     }
 
 

@@ -25,11 +25,17 @@ class Status(models.TextChoices):
     READ = "read", "Read"
     ARCHIVED = "archived", "Archived"
     ALL = "all", "All"
+    SAVED = "saved", "Saved"  # starred, whatever the read or archive state
+    SNOOZED = "snoozed", "Snoozed"  # waiting to come back (out of every other view but all and saved)
     INBOX = "inbox", "All but archived"  # the default when no status is asked for; not a filter clients send
 
 
 # The `status` values a client may ask for (REST `status=`, the center's ?status=).
-STATUS_FILTERS = (Status.UNREAD, Status.READ, Status.ARCHIVED, Status.ALL)
+STATUS_FILTERS = (Status.UNREAD, Status.READ, Status.ARCHIVED, Status.ALL, Status.SAVED, Status.SNOOZED)
+
+# What "unread" means everywhere (counts, badge, lists): exactly the condition of the partial index
+# notification_unread_idx, so that PostgreSQL can use it.
+UNREAD = {"read_at__isnull": True, "archived_at__isnull": True, "snoozed_until__isnull": True}
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
@@ -50,13 +56,17 @@ def notification_list(
     """The user's notifications, newest first (by seq); with after_seq oldest first, for replay."""
     qs = _search(_base(user), search)
     if status == Status.UNREAD:
-        qs = qs.filter(read_at__isnull=True, archived_at__isnull=True)
+        qs = qs.filter(**UNREAD)
     elif status == Status.READ:
-        qs = qs.filter(read_at__isnull=False, archived_at__isnull=True)
+        qs = qs.filter(read_at__isnull=False, archived_at__isnull=True, snoozed_until__isnull=True)
     elif status == Status.ARCHIVED:
-        qs = qs.filter(archived_at__isnull=False)
+        qs = qs.filter(archived_at__isnull=False, snoozed_until__isnull=True)
+    elif status == Status.SAVED:
+        qs = qs.filter(saved_at__isnull=False)  # the partial index notification_saved_idx
+    elif status == Status.SNOOZED:
+        qs = qs.filter(snoozed_until__isnull=False)  # the partial index notification_snoozed_idx
     elif status != Status.ALL:
-        qs = qs.filter(archived_at__isnull=True)
+        qs = qs.filter(archived_at__isnull=True, snoozed_until__isnull=True)
     if categories:
         qs = qs.filter(category__slug__in=list(categories))
     if priorities:
@@ -97,21 +107,19 @@ def notification_get(*, user: AbstractBaseUser, id: UUID | str) -> Notification:
 
 
 def notification_unread_count(*, user: AbstractBaseUser) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True).count()
+    return Notification.objects.filter(recipient=user, **UNREAD).count()
 
 
 def notification_unseen_count(*, user: AbstractBaseUser) -> int:
     """Unread and not yet seen (the bell was not opened since they came): what the badge shows as new.
 
     Served by the same partial index as the unread count (recipient, where read_at is null)."""
-    return Notification.objects.filter(
-        recipient=user, read_at__isnull=True, archived_at__isnull=True, seen_at__isnull=True
-    ).count()
+    return Notification.objects.filter(recipient=user, **UNREAD, seen_at__isnull=True).count()
 
 
 def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]:
     rows = (
-        Notification.objects.filter(recipient=user, read_at__isnull=True, archived_at__isnull=True)
+        Notification.objects.filter(recipient=user, **UNREAD)
         .values("category_id")
         .annotate(n=Count("*"))  # COUNT(*), not COUNT(id): an index-only scan of the partial unread index
         .values_list("category_id", "n")
@@ -149,7 +157,7 @@ def _user_socket_state_sql() -> tuple[str, list[str]]:
     sql = (
         f"SELECT {columns}, "
         f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk}"
-        f" AND n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL), 0), "
+        f" AND n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL AND n.{qn('snoozed_until')} IS NULL), 0), "
         f"COALESCE((SELECT s.{qn('last_seq')} FROM {qn(s.db_table)} s WHERE s.{seq_user} = {user_pk}), 0) "
         f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} = %s"
     )

@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 
 from . import services
-from .delivery import machine, planner, retention
+from .delivery import machine, planner, retention, webhooks
 
 # A fan-out task hands the rest to a fresh task after this long, to stay far below the worker time limit.
 BROADCAST_TASK_BUDGET_S = 30.0
@@ -67,7 +67,26 @@ def deliveries_sweep_stuck() -> int:
     return machine.deliveries_sweep_stuck()
 
 
+@shared_task(name="notifications.tasks.notifications_wake")
+def notifications_wake() -> int:
+    """Beat (and the embedded scheduler): snoozed notifications whose time has come go back to the inbox."""
+    return services.notifications_wake_due()
+
+
 @shared_task(name="notifications.tasks.retention_purge")
 def retention_purge() -> int:
     """Daily: notifications older than the retention period, with their deliveries."""
     return retention.notifications_purge()
+
+
+@shared_task(name="notifications.tasks.webhooks_dispatch")
+def webhooks_dispatch() -> int:
+    """Woken after webhook events were recorded, and run by beat as the sweep: batch pending events per endpoint and
+    hand due batches (new ones, retries, lost messages) to webhook_send."""
+    return webhooks.webhooks_dispatch()
+
+
+@shared_task(name="notifications.tasks.webhook_send")
+def webhook_send(delivery_ids: list[int]) -> dict[str, int]:
+    """Post these webhook batches. Ids only; claimed like deliveries, so a duplicate message posts nothing."""
+    return webhooks.webhook_deliveries_send(delivery_ids=delivery_ids)

@@ -58,7 +58,40 @@ def _user_zone(user: AbstractBaseUser) -> zoneinfo.ZoneInfo:
     return zone_or_utc(user_settings_get(user=user).timezone)
 
 
-TABS = [(selectors.Status.UNREAD, "Unread"), (selectors.Status.INBOX, "All"), (selectors.Status.ARCHIVED, "Archived")]
+TABS = [
+    (selectors.Status.UNREAD, "Unread"),
+    (selectors.Status.INBOX, "All"),
+    (selectors.Status.SAVED, "Saved"),
+    (selectors.Status.SNOOZED, "Snoozed"),
+    (selectors.Status.ARCHIVED, "Archived"),
+]
+# The snooze menu: preset, label. Their times are shown in the user's zone (services.snooze_preset_until).
+SNOOZE_CHOICES = (("1h", "1 hour"), ("3h", "3 hours"), ("tomorrow", "Tomorrow morning"), ("next_week", "Next week"))
+SNOOZE_CUSTOM = "custom"
+SNOOZE_OFF = "off"
+
+
+def snooze_label(until: datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """ "Mon 30 Mar 08:00": a snooze end in the user's zone (the template's date filter would use the server's)."""
+    return f"{until.astimezone(zone):%a %-d %b %H:%M}"
+
+
+def _snooze_menu(zone: zoneinfo.ZoneInfo) -> dict[str, object]:
+    """What every item's snooze menu shows: the presets with their times, the bounds of "choose a time"."""
+    now = timezone.now()
+    local = now.astimezone(zone)
+    return {
+        "snooze_choices": [
+            (value, label, snooze_label(services.snooze_preset_until(choice=value, now=now, zone=zone), zone))
+            for value, label in SNOOZE_CHOICES
+        ],
+        "snooze_min": f"{local:%Y-%m-%dT%H:%M}",
+        "snooze_max": f"{(now + services.SNOOZE_MAX).astimezone(zone):%Y-%m-%dT%H:%M}",
+        # The menu of items the page's script adds (live ones): it fills in the id and the title.
+        "snooze_placeholder": {"id": "__id__", "title": ""},
+    }
+
+
 SEARCH_MAX = 200
 
 
@@ -155,11 +188,16 @@ def center(request: AuthedRequest) -> HttpResponse:
     for key in ("status", "before_seq"):
         tab_query.pop(key, None)
     filtered = bool(categories or priorities or since_day or until_day or search)
+    items = _with_days([notification_item(n) for n in page], zone)
+    for item in items:
+        if item["snoozed_until"]:
+            item["snoozed_label"] = snooze_label(datetime.fromisoformat(item["snoozed_until"]), zone)
     return render(
         request,
         "notifications/center.html",
         {
-            "items": _with_days([notification_item(n) for n in page], zone),
+            "items": items,
+            **_snooze_menu(zone),
             "status": status,
             "tabs": [(value, label, f"?{_with_status(tab_query, value)}") for value, label in TABS],
             "categories": all_categories,
@@ -199,6 +237,8 @@ STATE_ACTIONS: dict[str, dict[str, bool]] = {
     "unread": {"read": False},
     "archive": {"archived": True},
     "unarchive": {"archived": False},
+    "save": {"saved": True},
+    "unsave": {"saved": False},
 }
 
 
@@ -224,6 +264,62 @@ def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
     return _back(request)
 
 
+def _snooze_until(request: AuthedRequest, zone: zoneinfo.ZoneInfo) -> tuple[datetime | None, str]:
+    """The snooze end the menu asked for (None: un-snooze now), or an error message."""
+    choice = request.POST.get("until") or ""
+    if choice == SNOOZE_OFF:
+        return None, ""
+    if choice in dict(SNOOZE_CHOICES):
+        return services.snooze_preset_until(choice=choice, now=timezone.now(), zone=zone), ""
+    if choice != SNOOZE_CUSTOM:
+        return None, "Choose how long to snooze it."
+    value = (request.POST.get("at") or "").strip()
+    try:
+        local = datetime.fromisoformat(value)
+    except ValueError:
+        return None, "Choose a date and time to snooze it until."
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=zone)  # what the person typed is their own zone's wall clock
+    return local, ""
+
+
+@login_required
+@require_POST
+def notification_snooze(request: AuthedRequest, id: str) -> HttpResponse:
+    """The item's snooze menu: a preset (in the user's zone), a chosen time, or "off" (back now)."""
+    try:
+        selectors.notification_get(user=request.user, id=id)
+    except Notification.DoesNotExist:
+        raise Http404 from None
+    zone = _user_zone(request.user)
+    until, error = _snooze_until(request, zone)
+    changed: list = []
+    if not error:
+        try:
+            changed = services.notification_snooze(user=request.user, ids=[id], until=until)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    label = snooze_label(until, zone) if until is not None else ""
+    if wants_json(request):
+        if error:
+            return JsonResponse({"errors": {"until": [error]}}, status=400)
+        return JsonResponse(
+            {
+                "changed": [str(i) for i in changed],
+                "snoozed_until": until.isoformat() if until is not None else None,
+                "label": label,
+                "unread_count": selectors.notification_unread_count(user=request.user),
+            }
+        )
+    if error:
+        messages.error(request, error)
+    elif until is None:
+        messages.success(request, "Back in your inbox.")
+    else:
+        messages.success(request, f"Snoozed until {label}.")
+    return _back(request)
+
+
 BULK_MAX = 500
 UNDO_IDS_MAX = 1000
 
@@ -231,7 +327,8 @@ UNDO_IDS_MAX = 1000
 @login_required
 @require_POST
 def notifications_bulk_state(request: AuthedRequest) -> HttpResponse:
-    """Read, unread, archive or unarchive several of the user's notifications (selection, undo, offline queue)."""
+    """Read, unread, archive, unarchive, save or unsave several of the user's notifications (selection, undo, the
+    offline queue)."""
     changes = STATE_ACTIONS.get(request.POST.get("action") or "")
     ids = request.POST.getlist("ids")
     if changes is None or not ids or len(ids) > BULK_MAX:
@@ -259,7 +356,7 @@ def mark_all_read(request: AuthedRequest) -> HttpResponse:
     # The ids let the page offer "Undo" (they are the user's own, so nothing leaks).
     ids = list(
         selectors.notification_list(user=request.user, status=selectors.Status.ALL)
-        .filter(read_at__isnull=True)
+        .filter(read_at__isnull=True, snoozed_until__isnull=True)
         .values_list("uuid", flat=True)[: UNDO_IDS_MAX + 1]
     )
     updated = services.notification_mark_all_read(user=request.user)

@@ -36,3 +36,8 @@ scheduler_start()
 # stalled behind it, to ~20 ms, and a request's CPU fell ~10 % (docs/performance.md).
 gc.collect()
 gc.freeze()
+# Each socket keeps ~1,000 container objects alive, so a reconnect storm grows the heap by millions of objects in
+# seconds; at the default thresholds (700, 10, 10) the collector re-scanned that growing heap over and over (a
+# 3,000-socket storm: 8 full collections, several seconds of the process's ~16 s of CPU). Young garbage is still
+# collected every 20,000 allocations; full collections become rare (docs/performance.md, S11).
+gc.set_threshold(20_000, 20, 20)

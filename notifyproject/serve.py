@@ -13,9 +13,11 @@ import logging
 import os
 from typing import Any
 
+from autobahn.websocket.protocol import WebSocketServerProtocol
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import reactor
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,25 @@ class HeaderDeadlineFactory(HTTPFactory):
         return protocol
 
 
+class OptionsFirstWebSocketProtocol(WebSocketProtocol):
+    """daphne's WebSocket protocol, copying its factory's options itself before autobahn's setup runs.
+
+    autobahn (26.x) copies them in _connectionMade too, over `self.CONFIG_ATTRS`, but pretty-prints the whole list
+    for a debug log line first, whatever the log level: ~0.5 ms of the event loop per connection, a third of a
+    handshake's budget in a reconnect storm. With the options already set and CONFIG_ATTRS empty, that loop and its
+    pformat have nothing to do. tests/notifyproject/test_serve.py fails if autobahn stops reading CONFIG_ATTRS there.
+    """
+
+    CONFIG_ATTRS: tuple[str, ...] = ()
+    FACTORY_OPTIONS = tuple(WebSocketServerProtocol.CONFIG_ATTRS)
+
+    def connectionMade(self) -> None:
+        for name in self.FACTORY_OPTIONS:
+            if not hasattr(self, name):
+                setattr(self, name, getattr(self.factory, name))
+        super().connectionMade()
+
+
 class HeaderDeadlineServer(Server):
     """daphne's Server, listening with HeaderDeadlineFactory, and closing failed WebSockets with a close frame.
 
@@ -67,6 +88,7 @@ class HeaderDeadlineServer(Server):
         # TCP connection (the client sees 1006). With failByDrop off it sends the close frame: 1009, as
         # contract.md promises. Only how a failed connection ends changes.
         factory.setProtocolOptions(failByDrop=False)
+        factory.protocol = OptionsFirstWebSocketProtocol
         self._ws_factory = factory
 
     @property

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 
 from notifications.categories import categories_cache_clear
+from notifications.delivery.webhook_events import webhook_endpoints_cache_clear
 from tests.factories import make_user
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") not in ("", "0", "false")
@@ -26,6 +27,14 @@ def _categories_cache_fresh():
     categories_cache_clear()
     yield
     categories_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _webhook_endpoints_cache_fresh():
+    """Each test sees its own webhook endpoints (a rollback bypasses the cache's invalidation)."""
+    webhook_endpoints_cache_clear()
+    yield
+    webhook_endpoints_cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,19 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+def _login_page_wait(proc: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if requests.get(f"{base}/accounts/login/", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "make run did not serve the login page"
+        time.sleep(0.5)
+
+
 def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
@@ -39,17 +52,7 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if requests.get(f"{base}/accounts/login/", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "make run did not serve the login page"
-            time.sleep(0.5)
-
+        _login_page_wait(proc, base)
         subprocess.run(
             [
                 str(venv / "bin" / "python"),
@@ -69,7 +72,9 @@ def test_make_run_boots_and_shows_a_cli_notification(tmp_path):
         )
         session = requests.Session()
         page = session.get(f"{base}/accounts/login/", timeout=5)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert csrf is not None
+        token = csrf.group(1)
         response = session.post(
             f"{base}/accounts/login/",
             data={"username": "alice", "password": "demo-pass-123", "csrfmiddlewaretoken": token},

@@ -36,13 +36,51 @@ def django_setup() -> None:
 # --- sender process -----------------------------------------------------------------------------------------------
 
 
+def _batch_send(mode: str, batch: list[int], user_ids: list[int], start_at: float, rate: float) -> None:
+    """Send messages `batch` (indexes into the open loop): straight to the channel layer (bare) or as sends (e2e).
+    Each carries its due time in `data.t`, from which the client measures latency."""
+    from notifications import realtime
+    from notifications.services import notification_send_bulk
+
+    if mode == "bare":
+        messages = [
+            (
+                realtime.user_group(user_ids[i % len(user_ids)]),
+                {
+                    "type": realtime.NOTIFICATION_CREATED,
+                    "seq": 0,
+                    "text": realtime.frame_encode(
+                        {
+                            "type": "notification",
+                            "replay": False,
+                            "notification": {"id": f"b{i}", "seq": 0, "data": {"t": start_at + i / rate}},
+                        }
+                    ),
+                },
+            )
+            for i in batch
+        ]
+        realtime.publish(messages)
+        return
+    notification_send_bulk(
+        sends=[
+            {
+                "recipients": [user_ids[i % len(user_ids)]],
+                "category": "comment",
+                "title": f"bench {i}",
+                "data": {"t": start_at + i / rate},
+            }
+            for i in batch
+        ]
+    )
+
+
 def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads: int) -> None:
     """Open loop: message i is due at start_at + i / rate; whatever is due is sent at once (late ones included).
     start_at comes on stdin once this process is ready, so start-up time is not counted as latency."""
     django_setup()
     from django.db import connection
 
-    from notifications import realtime
     from notifications.services import notification_send_bulk
 
     if mode == "e2e":
@@ -72,37 +110,7 @@ def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads
                 while pos < len(mine) and start_at + mine[pos] / rate <= now:
                     batch.append(mine[pos])
                     pos += 1
-                if mode == "bare":
-                    messages = [
-                        (
-                            realtime.user_group(user_ids[i % len(user_ids)]),
-                            {
-                                "type": realtime.NOTIFICATION_CREATED,
-                                "seq": 0,
-                                "text": realtime.frame_encode(
-                                    {
-                                        "type": "notification",
-                                        "replay": False,
-                                        "notification": {"id": f"b{i}", "seq": 0, "data": {"t": start_at + i / rate}},
-                                    }
-                                ),
-                            },
-                        )
-                        for i in batch
-                    ]
-                    realtime.publish(messages)
-                else:
-                    notification_send_bulk(
-                        sends=[
-                            {
-                                "recipients": [user_ids[i % len(user_ids)]],
-                                "category": "comment",
-                                "title": f"bench {i}",
-                                "data": {"t": start_at + i / rate},
-                            }
-                            for i in batch
-                        ]
-                    )
+                _batch_send(mode, batch, user_ids, start_at, rate)
         finally:
             connection.close()
 
@@ -223,8 +231,8 @@ def setup(args: argparse.Namespace) -> tuple[list[int], list[str], list[Any]]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from bench.harness.live import Daphne
     from notifications.tickets import ws_ticket_create
-    from tests.notifications.live import Daphne
 
     assert settings.REDIS_URL and "postgres" in settings.DATABASES["default"]["ENGINE"], "needs PostgreSQL + Redis"
     call_command("migrate", verbosity=0)

@@ -43,6 +43,25 @@ def _ladder(driver: Worker, mode: str, rates: list[float], duration: float, ctx:
     return out
 
 
+def _per_rate_rows(per_rate: dict[tuple[str, float], dict[str, Any]], *, e2e: Result, bare: Result) -> None:
+    """Per offered rate: one row each for delivered/s and the latency tail (medians over the repetitions)."""
+    for (mode, rate), data in sorted(per_rate.items()):
+        runs = data["runs"]
+        target = e2e if mode == "e2e" else bare
+        label = f"{mode} @ {rate:,.0f}/s"
+        for key, name, unit in (
+            ("throughput", "delivered", "/s"),
+            ("p50_ms", "p50", "ms"),
+            ("p99_ms", "p99", "ms"),
+            ("p999_ms", "p99.9", "ms"),
+            ("max_ms", "max", "ms"),
+            ("lost", "lost", "frames"),
+        ):
+            m = target.metric(f"{label}: {name}", unit)
+            for r in runs:
+                m.add(float(r[key]))
+
+
 def run_throughput(ctx: Context) -> list[Result]:
     web = int(ctx.options.get("web") or 2)
     duration = 3.0 if ctx.quick else 5.0
@@ -93,30 +112,15 @@ def run_throughput(ctx: Context) -> list[Result]:
             s2_max.add(at_1000["max_ms"])
             s2_lost.add(at_1000["lost"])
         driver.call("stop")
-    # Per offered rate: one row each for delivered/s and the latency tail (medians over the repetitions).
-    for (mode, rate), data in sorted(per_rate.items()):
-        runs = data["runs"]
-        target = s1 if mode == "e2e" else s5
-        label = f"{mode} @ {rate:,.0f}/s"
-        for key, name, unit in (
-            ("throughput", "delivered", "/s"),
-            ("p50_ms", "p50", "ms"),
-            ("p99_ms", "p99", "ms"),
-            ("p999_ms", "p99.9", "ms"),
-            ("max_ms", "max", "ms"),
-            ("lost", "lost", "frames"),
-        ):
-            m = target.metric(f"{label}: {name}", unit)
-            for r in runs:
-                m.add(float(r[key]))
+    _per_rate_rows(per_rate, e2e=s1, bare=s5)
     s1.details["runs"] = s5.details["runs"] = [r for d in per_rate.values() for r in d["runs"]]
     note = (
         "Open loop from a separate sender process (bench/realtime: threads calling send-bulk with whatever is due); "
         f"{web} daphne process(es); a rate is sustained when nothing is lost, >= 95 % is delivered within the run "
         "and p99 <= 100 ms. The ladder stops at the first rate that loses frames or has p99 > 1 s."
     )
-    for r in (s1, s2, s5):
-        r.notes.append(note)
+    for result in (s1, s2, s5):
+        result.notes.append(note)
     return [s1, s2, s5]
 
 

@@ -14,6 +14,9 @@ from ..models import Category, Content, Delivery, IdempotencyRecord, Notificatio
 from .announce import announcement_view
 from .dashboard import dashboard_view
 from .fan_out import fan_out_view
+from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
+
+__all__ = ["WebhookDeliveryAdmin", "WebhookEndpointAdmin"]
 
 RETRY_DESCRIPTION = "Retry dead deliveries"
 

@@ -67,5 +67,6 @@ def dashboard_view(site: admin.AdminSite, request: HttpRequest) -> HttpResponse:
         "live": metrics.metrics_snapshot(),
         "slowest": dashboard.dashboard_slowest(since=since),
         "failing": dashboard.dashboard_failing(),
+        "webhooks_failing": dashboard.dashboard_webhooks_failing(),
     }
     return TemplateResponse(request, TEMPLATE, context)

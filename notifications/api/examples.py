@@ -21,6 +21,11 @@ WEBPUSH_DEVICE = {
 }
 FCM_DEVICE = {"registration_id": "fcm-registration-token-example", "name": "Pixel 8", "device_id": "0x1f"}
 APNS_DEVICE = {"registration_id": "a" * 64, "name": "iPhone"}
+WEBHOOK_ENDPOINT = {
+    "url": "https://hooks.example.com/notifications",
+    "events": ["notification.read", "delivery.email.failed"],
+    "description": "CRM sync",
+}
 
 
 def _example(summary: str, value: Any) -> dict[str, Any]:
@@ -70,6 +75,11 @@ def request_examples(category: str, request: Any) -> dict[str, dict[str, dict[st
             "all": _example("Everything", {}),
         },
         "notifications_partial_update": {"read": _example("Mark it read", {"read": True})},
+        "webhooks_create": {"endpoint": _example("Reads and failed emails of my sends", WEBHOOK_ENDPOINT)},
+        "webhooks_partial_update": {
+            "enable": _example("Enable it again after a failure", {"active": True}),
+            "events": _example("Reads only", {"events": ["notification.read"]}),
+        },
         "preferences_partial_update": {
             "digest": _example("A daily email digest", {"email_digest": "daily"}),
             "quiet_hours": _example("Quiet hours at night, Paris time", {"quiet_hours": quiet}),

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -16,6 +17,7 @@ from preferences.models import DigestCadence
 
 from ..models import ChannelKind, Priority
 from ..selectors import STATUS_FILTERS
+from ..services import snooze_until_check
 from ..validation import (
     ACTION_LABEL_MAX,
     ACTION_STYLES,
@@ -163,6 +165,10 @@ class NotificationSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
     archived_at = serializers.DateTimeField(allow_null=True)
     is_read = serializers.BooleanField()
+    saved_at = serializers.DateTimeField(allow_null=True, help_text="Starred (the Saved view) since; null if not.")
+    snoozed_until = serializers.DateTimeField(
+        allow_null=True, help_text="Snoozed (out of the inbox and the unread count) until; null if not."
+    )
 
 
 class NotificationListQuerySerializer(serializers.Serializer):
@@ -181,17 +187,31 @@ class NotificationListQuerySerializer(serializers.Serializer):
 
 
 class NotificationPatchSerializer(serializers.Serializer):
-    """Only these two keys; any other key is a 400 and nothing is written."""
+    """Only these keys; any other key is a 400 and nothing is written."""
 
     read = serializers.BooleanField(required=False)
     archived = serializers.BooleanField(required=False)
+    saved = serializers.BooleanField(required=False, help_text="Star it (the Saved view) or take the star away.")
+    snoozed_until = ExternalDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Snooze until this time (in the future, at most a year ahead); null brings it back now.",
+    )
+
+    def validate_snoozed_until(self, value: datetime | None) -> datetime | None:
+        if value is not None:
+            try:
+                snooze_until_check(value)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict["snoozed_until"]) from None
+        return value
 
     def to_internal_value(self, data: object) -> dict:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {str(key): ["This field cannot be changed; only read and archived can."] for key in unknown}
+                    {str(key): [f"This field cannot be changed; only {', '.join(self.fields)} can."] for key in unknown}
                 )
         return super().to_internal_value(data)
 

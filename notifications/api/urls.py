@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, export, preferences, views
+from . import devices, explain, export, preferences, views, webhooks
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -26,11 +26,14 @@ urlpatterns = [
     path(
         "notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"
     ),
+    path("notifications/<str:id>/why/", explain.NotificationExplainView.as_view(), name="api-notification-why"),
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),
     path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
     path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
+    path("webhooks/", webhooks.WebhookListView.as_view(), name="api-webhook-list"),
+    path("webhooks/<str:id>/", webhooks.WebhookDetailView.as_view(), name="api-webhook-detail"),
     path("me/export/", export.ExportView.as_view(), name="api-me-export"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

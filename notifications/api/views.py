@@ -205,7 +205,7 @@ class NotificationDetailView(APIView):
 
     @extend_schema(
         operation_id="notifications_partial_update",
-        summary="Set read and/or archived (nothing else)",
+        summary="Set read, archived, saved and/or snoozed_until (nothing else)",
         tags=["inbox"],
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         request=s.NotificationPatchSerializer,
@@ -217,12 +217,19 @@ class NotificationDetailView(APIView):
         serializer.is_valid(raise_exception=True)
         changes = serializer.validated_data
         if changes:
-            services.notification_update_state(
-                user=request_user(request),
-                ids=[notification.uuid],
-                read=changes.get("read"),
-                archived=changes.get("archived"),
-            )
+            with transaction.atomic():
+                # Snooze first: waking (null) makes it unread, and a `read` in the same request then applies.
+                if "snoozed_until" in changes:
+                    services.notification_snooze(
+                        user=request_user(request), ids=[notification.uuid], until=changes["snoozed_until"]
+                    )
+                services.notification_update_state(
+                    user=request_user(request),
+                    ids=[notification.uuid],
+                    read=changes.get("read"),
+                    archived=changes.get("archived"),
+                    saved=changes.get("saved"),
+                )
             notification = _notification_or_404(request, id)
         return Response(notification_payload(notification))
 

@@ -3,18 +3,19 @@
     pending --claim--> sending --> sent
                           |------> skipped(reason)        re-check before sending: read, archived, expired,
                           |                               user inactive, preference off, device gone, ...
-                          |------> pending (deferred)     quiet hours / do-not-disturb began after planning
+                          |------> pending (deferred)     quiet hours / do-not-disturb began after planning,
+                          |                               or the notification is snoozed (until it wakes)
                           |------> failed --(backoff + jitter, Retry-After)--> claimed again ... --> dead
                           '------> dead                   permanent error, token gone, or out of attempts
     sending for longer than DELIVERY_SENDING_TIMEOUT (the worker died) --sweeper--> failed (due now)
 
+The states and transitions are shared with webhook deliveries (states.py).
 Claims use SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of dispatchers and workers never take the
 same row; on SQLite (one process) the plain select is enough. Delivery is at least once: a worker killed after the
 provider accepted a message but before the row says `sent` causes one duplicate, never a loss.
 """
 
 import logging
-import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from preferences.models import UserSettings
@@ -35,25 +36,16 @@ from ..selectors import devices
 from .base import Message, Outcome
 from .policy import quiet_until
 from .registry import PUSH, delivery_channels, device_deactivate
+from .states import ACTIVE as ACTIVE
+from .states import CLAIM_SLACK as CLAIM_SLACK
+from .states import lock, outcome_apply, relaxed_commit, rows_claim, rows_retry_dead, rows_sweep_stuck
+from .states import retry_delay as retry_delay
+from .webhook_events import webhook_delivery_events_record
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
-# A message for a retry that is not due yet (a stale duplicate from the broker) must not send it early.
-CLAIM_SLACK = timedelta(seconds=5)
-
-
-def _lock(qs: QuerySet[Delivery]) -> QuerySet[Delivery]:
-    return qs.select_for_update(skip_locked=True, of=("self",))
-
-
-def retry_delay(attempts: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter (0.5x-1.5x), capped; never sooner than the provider's Retry-After."""
-    base = min(settings.DELIVERY_RETRY_CAP, settings.DELIVERY_RETRY_BASE * 2 ** max(0, attempts - 1))
-    delay = min(settings.DELIVERY_RETRY_CAP, base * random.uniform(0.5, 1.5))
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.DELIVERY_RETRY_CAP))
-    return delay
+# A delivery of a snoozed notification whose wake time has passed (the sweep runs every few seconds) looks again then.
+SNOOZE_RECHECK = timedelta(seconds=5)
 
 
 # --- Handing work to workers ------------------------------------------------------------------------------------
@@ -75,7 +67,7 @@ def deliveries_dispatch_content(*, content_ids: list[int]) -> int:
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            _lock(Delivery.objects.filter(notification__content_id__in=content_ids, digest=False))
+            lock(Delivery.objects.filter(notification__content_id__in=content_ids, digest=False))
             .filter(status=DeliveryStatus.PENDING, due_at__lte=now)
             .order_by("pk")
             .values_list("pk", flat=True)
@@ -99,7 +91,7 @@ def deliveries_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -
     unleased = Q(leased_until__isnull=True) | Q(leased_until__lte=now)
     with transaction.atomic():
         picked = list(
-            _lock(Delivery.objects.filter(status__in=ACTIVE, due_at__lte=now).filter(unleased))
+            lock(Delivery.objects.filter(status__in=ACTIVE, due_at__lte=now).filter(unleased))
             .order_by("due_at")
             .values_list("pk", "digest", "notification__recipient_id")[:limit]
         )
@@ -116,16 +108,7 @@ def deliveries_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -
 def deliveries_sweep_stuck(*, now: datetime | None = None) -> int:
     """Rows left in `sending` by a worker that died: back to failed (due now), or dead when out of attempts."""
     now = now or timezone.now()
-    stuck = Delivery.objects.filter(
-        status=DeliveryStatus.SENDING, updated_at__lt=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT)
-    )
-    error = "worker lost while sending"
-    dead = stuck.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS).update(
-        status=DeliveryStatus.DEAD, last_error=error, updated_at=now
-    )
-    requeued = stuck.update(
-        status=DeliveryStatus.FAILED, due_at=now, last_error=error, updated_at=now, leased_until=None
-    )
+    requeued, dead = rows_sweep_stuck(Delivery, now=now, max_attempts=settings.DELIVERY_MAX_ATTEMPTS)
     if dead or requeued:
         logger.warning("sweeper: %d deliveries re-queued, %d dead after a lost worker", requeued, dead)
     return requeued + dead
@@ -141,9 +124,7 @@ def deliveries_retry_dead(*, deliveries: QuerySet[Delivery]) -> int:
     anyway if that wake-up is lost. No worker holds a dead row, so there is nothing to lock against."""
     now = timezone.now()
     with transaction.atomic():
-        retried = Delivery.objects.filter(pk__in=deliveries.values("pk"), status=DeliveryStatus.DEAD).update(
-            status=DeliveryStatus.PENDING, due_at=now, attempts=0, leased_until=None, updated_at=now
-        )
+        retried = rows_retry_dead(deliveries, now)
         if retried:
             jobs.wake_on_commit(DISPATCH_DUE_TASK)
     if retried:
@@ -164,17 +145,7 @@ class _Decision:
 
 
 def _claim(ids: Sequence[int], now: datetime) -> list[int]:
-    with transaction.atomic():
-        _relaxed_commit()
-        claimed = list(
-            _lock(Delivery.objects.filter(pk__in=list(ids), status__in=ACTIVE, due_at__lte=now + CLAIM_SLACK))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        Delivery.objects.filter(pk__in=claimed).update(
-            status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
-        )
-    return claimed
+    return rows_claim(Delivery, ids, now)
 
 
 def _decide(deliveries: list[Delivery], now: datetime) -> list[_Decision]:
@@ -232,6 +203,9 @@ def _decide_one(
         skip = SkipReason.CHANNEL_OFF
     if skip is not None:
         return _Decision(d, skip=skip)
+    if n.snoozed_until is not None:
+        # Snoozed: not skipped but deferred, to when it wakes (or a moment, if the wake sweep is due now).
+        return _Decision(d, defer_until=max(n.snoozed_until, now + SNOOZE_RECHECK))
     until = quiet_until(now, content.priority, user_settings)
     if until is not None:
         return _Decision(d, defer_until=until)
@@ -274,19 +248,11 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
     return _record(decisions, outcomes)
 
 
-def _relaxed_commit() -> None:
-    """PostgreSQL: this transaction's commit does not wait for the WAL flush. Safe for delivery bookkeeping: a
-    database crash can only lose the last few marks, and a lost mark means one more send, never a missing one."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-
-
 def _mark_sent(pk: int) -> None:
     """Recorded the moment the provider accepted it: a crash later in the batch cannot cause a re-send of this one."""
     now = timezone.now()
     with transaction.atomic():
-        _relaxed_commit()
+        relaxed_commit()
         Delivery.objects.filter(pk=pk).update(status=DeliveryStatus.SENT, sent_at=now, last_error="", updated_at=now)
 
 
@@ -296,6 +262,8 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
     changed: list[Delivery] = []
     gone: dict[str, list[int]] = defaultdict(list)
     observed: Counter[tuple[str, str]] = Counter()
+    delivered: list[tuple[int, str]] = []
+    failed: list[tuple[int, str]] = []
     for decision in decisions:
         d = decision.delivery
         if decision.skip is not None:
@@ -309,16 +277,13 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
             if outcome.kind == Outcome.SENT:
                 counts["sent"] += 1
                 observed[(d.channel, DeliveryStatus.SENT)] += 1
+                delivered.append((d.notification_id, d.channel))
                 continue
-            d.last_error = outcome.error
             if outcome.kind == Outcome.GONE:
-                d.status = DeliveryStatus.DEAD
                 gone[d.channel].append(int(d.target))
-            elif outcome.kind == Outcome.DEAD or d.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
-                d.status = DeliveryStatus.DEAD
-            else:
-                d.status = DeliveryStatus.FAILED
-                d.due_at = now + timedelta(seconds=retry_delay(d.attempts, outcome.retry_after))
+            outcome_apply(d, outcome, now, max_attempts=settings.DELIVERY_MAX_ATTEMPTS)
+            if d.status == DeliveryStatus.DEAD:
+                failed.append((d.notification_id, d.channel))
         d.updated_at, d.leased_until = now, None  # due again at due_at, not a lease later
         if decision.defer_until is None:
             counts[str(d.status)] += 1
@@ -332,6 +297,7 @@ def _record(decisions: list[_Decision], outcomes: dict[int, Outcome]) -> dict[st
         for channel, pks in gone.items():
             deactivated = device_deactivate(channel, pks)
             logger.info("%s: %d device(s) deactivated after token-level errors", channel, deactivated)
+        webhook_delivery_events_record(delivered=delivered, failed=failed, now=now)
     for (channel, status), count in observed.items():
         metrics.delivery_observe(channel=channel, status=status, count=count)
     logger.info("deliveries: %s", dict(counts))

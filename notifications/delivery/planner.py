@@ -261,3 +261,15 @@ def deliveries_cancel(*, notification_ids: Sequence[int], reason: SkipReason) ->
     return Delivery.objects.filter(
         notification_id__in=notification_ids, status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]
     ).update(status=DeliveryStatus.SKIPPED, skip_reason=reason, updated_at=timezone.now())
+
+
+def deliveries_defer(*, notification_ids: Sequence[int], until: datetime) -> int:
+    """Pending or retrying deliveries of these (snoozed) notifications wait until `until` at least: nothing is
+    emailed or pushed about a notification while it sleeps. The dispatcher's re-check defers any that slip through."""
+    if not notification_ids:
+        return 0
+    return Delivery.objects.filter(
+        notification_id__in=notification_ids,
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED],
+        due_at__lt=until,
+    ).update(due_at=until, leased_until=None, updated_at=timezone.now())

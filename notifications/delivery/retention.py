@@ -7,13 +7,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Content, Delivery, Notification
+from ..models import Content, Delivery, Notification, WebhookDelivery, WebhookEventPending
 
 logger = logging.getLogger(__name__)
 
 
 def notifications_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
-    """Delete old notifications with their deliveries, then contents nobody references any more.
+    """Delete old notifications with their deliveries and pending webhook events, then contents nobody references
+    any more, then webhook batches as old.
 
     Small transactions (one batch each) keep locks short on a busy table; the created_at index drives the walk.
     Returns how many notifications were deleted.
@@ -31,6 +32,7 @@ def notifications_purge(*, now: datetime | None = None, batch_size: int = 5000) 
             if not ids:
                 break
             Delivery.objects.filter(notification_id__in=ids)._raw_delete(Delivery.objects.db)
+            WebhookEventPending.objects.filter(notification_id__in=ids)._raw_delete(WebhookEventPending.objects.db)
             Notification.objects.filter(pk__in=ids)._raw_delete(Notification.objects.db)
         total += len(ids)
     while True:
@@ -43,6 +45,14 @@ def notifications_purge(*, now: datetime | None = None, batch_size: int = 5000) 
             if not orphans:
                 break
             Content.objects.filter(pk__in=orphans)._raw_delete(Content.objects.db)
+    while True:  # webhook batches (their bodies hold content) go with the history they describe
+        with transaction.atomic():
+            batches = list(
+                WebhookDelivery.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch_size]
+            )
+            if not batches:
+                break
+            WebhookDelivery.objects.filter(pk__in=batches)._raw_delete(WebhookDelivery.objects.db)
     if total:
         logger.info("retention: %d notifications older than %s purged", total, cutoff.date())
     return total

@@ -124,10 +124,10 @@ REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
 CHANNEL_LAYER_URLS = env.list("CHANNEL_LAYER_URLS", default=[REDIS_URL] if REDIS_URL else [])
 
 if REDIS_URL:
-    # channels-redis' pub/sub layer (the fast one), telling consumers when it reconnected (notifications/realtime.py).
+    # channels-redis' pub/sub layer (the fast one), telling consumers it reconnected (notifications/realtime/layer.py).
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "BACKEND": "notifications.realtime.layer.RecoveringPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": url, "max_connections": REDIS_MAX_CONNECTIONS} for url in CHANNEL_LAYER_URLS],
                 "prefix": REDIS_PREFIX,
@@ -218,8 +218,30 @@ DELIVERY_PLAN_BATCH = env.int("DELIVERY_PLAN_BATCH", default=500)
 # A process wakes a planner at most once per window (notifications/jobs.py): bounds broker messages per send.
 JOBS_WAKE_WINDOW = env.float("JOBS_WAKE_WINDOW", default=0.02)
 
+# Who gets the site's operational emails (mail_admins: a webhook endpoint disabled after sustained failure).
+ADMINS = [("Operations", address) for address in env.list("DJANGO_ADMINS", default=[])]
+# Outbound webhooks (docs/webhooks.md). URLs are checked when registered and again, after DNS, before each post.
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=True)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])  # empty: any public host
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=1000)  # events per POST
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+# An endpoint is disabled (and staff told) after this many failed posts in a row spanning at least this long.
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=3600.0)
+WEBHOOK_DISPATCH_INTERVAL = env.float("WEBHOOK_DISPATCH_INTERVAL", default=2.0)
+WEBHOOK_ENDPOINT_CACHE_SECONDS = env.float("WEBHOOK_ENDPOINT_CACHE_SECONDS", default=30.0)
+# How often snoozed notifications whose time has come are woken (beat, or the embedded scheduler).
+SNOOZE_WAKE_INTERVAL = env.float("SNOOZE_WAKE_INTERVAL", default=5.0)
+
 DAY = 24 * 3600.0
 CELERY_BEAT_SCHEDULE = {
+    "notifications-snooze-wake": {
+        "task": "notifications.tasks.notifications_wake",
+        "schedule": SNOOZE_WAKE_INTERVAL,
+        "options": {"expires": max(SNOOZE_WAKE_INTERVAL, 1.0)},
+    },
     "deliveries-plan-sweep": {
         "task": "notifications.tasks.deliveries_plan",
         "schedule": DELIVERY_PLAN_SWEEP_INTERVAL,
@@ -234,6 +256,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.deliveries_sweep_stuck",
         "schedule": DELIVERY_SWEEP_INTERVAL,
         "options": {"expires": DELIVERY_SWEEP_INTERVAL},
+    },
+    "webhooks-dispatch": {
+        "task": "notifications.tasks.webhooks_dispatch",
+        "schedule": WEBHOOK_DISPATCH_INTERVAL,
+        "options": {"expires": max(WEBHOOK_DISPATCH_INTERVAL, 1.0)},
     },
     "notifications-retention-purge": {"task": "notifications.tasks.retention_purge", "schedule": DAY},
     "idempotency-purge": {"task": "notifications.tasks.idempotency_purge", "schedule": DAY},

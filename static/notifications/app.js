@@ -13,9 +13,12 @@ import { Connection } from "./connection.js";
 import { Cursor, Seen } from "./cursor.js";
 import { csrfToken, refreshTimes } from "./dom.js";
 import { setupKeyboard } from "./keyboard.js";
-import { addNotification, applyUpdate, counts, enhanceItem, setUnread, setUnseen, updateEmptyStates } from "./render.js";
+import {
+  addNotification, applyUpdate, counts, enhanceItem, removeCopies, setUnread, setUnseen, updateEmptyStates,
+} from "./render.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
+import { watchWhy } from "./why.js";
 import { setupTimezone, setupWebPush } from "./webpush.js";
 
 const GAP_WAIT_MS = 1500;
@@ -72,21 +75,47 @@ function advance(seq) {
   }
 }
 
-/** One notification from the socket or from polling: shown once, however many times it arrives. */
+/** One notification from the socket or from polling: shown once, however many times it arrives (a higher seq
+ * than the copy shown is news: a snoozed notification that woke comes back with a new seq). */
 function receive(n, { replay = false, countIncluded = false } = {}) {
   if (!n || typeof n.id !== "string" || typeof n.seq !== "number") return;
   advance(n.seq);
-  if (!state.seen.add(n.id)) return;
+  const woken = state.seen.seqs.has(n.id); // known before, now with a higher seq: it woke from a snooze
+  if (!state.seen.add(n.id, n.seq)) return;
+  removeCopies(n.id, n.seq);
   addNotification(n);
+  if (n.snoozed_until) return; // replayed while still snoozed: not in the inbox, not counted, no toast
   if (!n.is_read && !n.archived_at && !countIncluded) setUnread(counts.unread + 1);
   // Everything shown after this page was rendered is new since the user last looked (until the bell opens).
   if (!n.is_read && !n.archived_at && !n.seen_at) setUnseen(counts.unseen + 1);
   if (replay) {
     state.replayed += 1;
-    if (state.replayed <= REPLAY_TOAST_MAX) toast(n);
+    if (state.replayed <= REPLAY_TOAST_MAX) toast(n, { woken });
   } else {
-    toast(n);
+    toast(n, { woken });
   }
+}
+
+/** What is on screen, for the dedupe: [id, seq] of every rendered item. */
+function shown() {
+  return [...document.querySelectorAll("[data-id]")].map((el) => [el.dataset.id, Number(el.dataset.seq)]);
+}
+
+/** The snooze menus (<details>): Escape closes the open one (focus back on its toggle), a click elsewhere too. */
+function setupSnoozeMenus() {
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !(event.target instanceof Element)) return;
+    const open = event.target.closest("details[data-snooze][open]");
+    if (!open) return;
+    event.preventDefault();
+    open.open = false;
+    open.querySelector("summary").focus();
+  });
+  document.addEventListener("click", (event) => {
+    for (const open of document.querySelectorAll("details[data-snooze][open]")) {
+      if (!open.contains(event.target)) open.open = false;
+    }
+  });
 }
 
 function handleFrame(frame) {
@@ -142,7 +171,7 @@ async function resync() {
       const current = document.getElementById(id);
       if (fresh && current) current.replaceWith(document.importNode(fresh, true));
     }
-    state.seen = new Seen([...document.querySelectorAll("[data-id]")].map((el) => el.dataset.id));
+    state.seen = new Seen(shown());
     state.cursor.reset(Number(doc.body.dataset.lastSeq) || state.cursor.seq);
     saveCursor();
     setUnread(Number(doc.body.dataset.unread) || 0);
@@ -230,13 +259,15 @@ function start() {
   document.documentElement.classList.add("js");
   state.cursor = new Cursor(loadCursor());
   saveCursor();
-  state.seen = new Seen([...document.querySelectorAll("[data-id]")].map((el) => el.dataset.id));
+  state.seen = new Seen(shown());
   setUnread(counts.unread);
   setUnseen(counts.unseen);
   document.querySelectorAll("#notification-list > li[data-id]").forEach(enhanceItem);
   flushOutbox();
   setupBell({ onOpen: markSeen });
   setupKeyboard({ onSelect: toggleSelected });
+  setupSnoozeMenus();
+  watchWhy();
   setupSelection({ bulkState });
   setupFilters();
   setupTimezone();
@@ -247,7 +278,9 @@ function start() {
   document.addEventListener("click", onOpen);
   document.addEventListener("auxclick", onOpen);
   document.addEventListener("click", async (event) => {
-    for (const id of (await onLoadMore(event)) || []) state.seen.add(id);
+    for (const id of (await onLoadMore(event)) || []) {
+      state.seen.add(id, Number(document.getElementById(`n-${id}`)?.dataset.seq));
+    }
   });
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   state.connection = new Connection({

@@ -33,16 +33,29 @@ export class Cursor {
   }
 }
 
-/** Remembers which notifications are shown: each id counts once, whatever the number of copies. */
+/**
+ * Remembers which notifications are shown: each id counts once, whatever the number of copies, unless a copy comes
+ * with a higher seq than the one shown (a snoozed notification that woke moves to a new seq: it is news again).
+ * Entries are ids or [id, seq] pairs; an id without a seq is never news again.
+ */
 export class Seen {
-  constructor(ids = []) {
-    this.ids = new Set(ids);
+  constructor(entries = []) {
+    this.seqs = new Map();
+    for (const entry of entries) {
+      if (Array.isArray(entry)) this.add(entry[0], entry[1]);
+      else this.add(entry);
+    }
   }
 
-  /** True the first time an id is offered. */
-  add(id) {
-    if (this.ids.has(id)) return false;
-    this.ids.add(id);
+  /** True the first time an id is offered, and when it comes again with a higher seq than before. */
+  add(id, seq) {
+    const value = Number.isFinite(seq) ? seq : Infinity;
+    if (!this.seqs.has(id)) {
+      this.seqs.set(id, value);
+      return true;
+    }
+    if (value === Infinity || value <= this.seqs.get(id)) return false;
+    this.seqs.set(id, value);
     return true;
   }
 }

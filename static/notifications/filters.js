@@ -15,12 +15,21 @@ export function filtersOf(dataset) {
   };
 }
 
-/** Would the server have rendered `n` ({is_read, archived_at, category, priority, title, body}) in this view? */
+/** Would the server have rendered `n` ({is_read, archived_at, saved_at, snoozed_until, category, priority,
+ * title, body}) in this view? */
 export function matches(filters, n) {
   const { status, categories, priorities, query } = filters;
   const archived = Boolean(n.archived_at);
-  if (status === "archived" && !archived) return false;
-  if (status !== "archived" && status !== "all" && archived) return false;
+  const snoozed = Boolean(n.snoozed_until);
+  if (status === "saved") {
+    if (!n.saved_at) return false;
+  } else if (status === "snoozed") {
+    if (!snoozed) return false;
+  } else if (status !== "all") {
+    if (snoozed) return false; // waiting in Snoozed: in no other view but all and saved
+    if (status === "archived" && !archived) return false;
+    if (status !== "archived" && archived) return false;
+  }
   if (status === "unread" && n.is_read) return false;
   if (status === "read" && !n.is_read) return false;
   if (categories.length && !categories.includes(n.category)) return false;

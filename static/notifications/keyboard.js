@@ -1,5 +1,5 @@
 // Keyboard shortcuts in the center (GitHub/Gmail style): j/k move, Enter or o open, e archive, u toggle read,
-// Shift+U mark unread, x select, ? the help sheet. Never while typing in a field or with Ctrl/Alt/Meta.
+// Shift+U mark unread, s save (star), z snooze, x select, ? the help sheet. Never while typing in a field or with Ctrl/Alt/Meta.
 
 import { $ } from "./dom.js";
 import { centerList } from "./render.js";
@@ -36,6 +36,15 @@ function press(item, values) {
   if (button) button.closest("form").requestSubmit(button);
 }
 
+/** z: open the item's snooze menu with focus on its first choice (Escape closes it again). */
+function openSnooze(item) {
+  const menu = item.querySelector("details[data-snooze]");
+  if (!menu) return;
+  menu.open = true;
+  const first = menu.querySelector("form button");
+  if (first) first.focus();
+}
+
 export function setupKeyboard({ onSelect }) {
   const sheet = $("shortcuts");
   if (sheet) {
@@ -54,6 +63,8 @@ export function setupKeyboard({ onSelect }) {
       e: () => press(item, ["archive"]),
       u: () => press(item, ["read", "unread"]),
       U: () => press(item, ["unread"]),
+      s: () => press(item, ["save", "unsave"]),
+      z: () => item && openSnooze(item),
       x: () => item && onSelect(item),
       "?": () => sheet && sheet.showModal(),
     };

@@ -1,9 +1,11 @@
-// Offline-first: read/archive done while the network is down wait here (in localStorage, so a reload keeps them)
+// Offline-first: read/archive/save done while the network is down wait here (in localStorage, so a reload keeps them)
 // and are sent when the connection is back. Per notification only the last wish per dimension is kept (read or
 // unread; archived or not), so replaying the queue can never apply something twice or in the wrong order.
 // Pure apart from the storage it is given, so it is unit-tested with Node (tests/js/).
 
-const DIMENSION = { read: "read", unread: "read", archive: "archived", unarchive: "archived" };
+const DIMENSION = {
+  read: "read", unread: "read", archive: "archived", unarchive: "archived", save: "saved", unsave: "saved",
+};
 
 export class Outbox {
   constructor(storage, key) {

@@ -3,6 +3,7 @@
 
 import { $, capitalize, csrfToken, h, safeUrl, timeElement } from "./dom.js";
 import { filtersOf, matches } from "./filters.js";
+import { whyDisclosure } from "./why.js";
 
 const DROPDOWN_MAX = 8;
 const body = document.body;
@@ -63,6 +64,8 @@ const ICONS = {
   unread: "M12 7a5 5 0 1 0 0 10 5 5 0 0 0 0-10z",
   archive: "M20 6h-8l-2-2H4v16h16zm-8 11-4-4h3V9h2v4h3z",
   unarchive: "M20 6h-8l-2-2H4v16h16zm-8 3 4 4h-3v4h-2v-4H8z",
+  star: "M12 17.3 18.2 21l-1.6-7 5.4-4.7-7.2-.6L12 2 9.2 8.7 2 9.3l5.4 4.7-1.6 7z",
+  "star-outline": "M22 9.2l-7.2-.6L12 2 9.2 8.6 2 9.2l5.5 4.7L5.8 21 12 17.3l6.2 3.7-1.6-7.1zM12 15.4l-3.8 2.3 1-4.3-3.3-2.9 4.4-.4L12 6.1l1.7 4 4.4.4-3.3 2.9 1 4.3z",
 };
 export const ACTION_LABELS = { read: "Mark as read", unread: "Mark as unread", archive: "Archive", unarchive: "Unarchive" };
 
@@ -78,6 +81,24 @@ function icon(action) {
   path.setAttribute("d", ICONS[action]);
   svg.append(path);
   return svg;
+}
+
+/** The star: a toggle button (aria-pressed) whose name stays "Save: <title>"; its value is the next action. */
+function starButton(saved, title) {
+  return h("button", {
+    type: "submit", name: "action", value: saved ? "unsave" : "save", class: "btn-icon n-star",
+    "aria-pressed": saved ? "true" : "false", "aria-label": `Save: ${title}`,
+    title: saved ? "Saved (press to remove)" : "Save",
+  }, icon(saved ? "star" : "star-outline"));
+}
+
+function setStar(item, saved) {
+  const button = item.querySelector("button.n-star");
+  if (!button) return;
+  button.value = saved ? "unsave" : "save";
+  button.setAttribute("aria-pressed", saved ? "true" : "false");
+  button.title = saved ? "Saved (press to remove)" : "Save";
+  button.replaceChildren(icon(saved ? "star" : "star-outline"));
 }
 
 function stateButton(action, title) {
@@ -98,12 +119,31 @@ function setButton(form, fromAction, toAction) {
   button.replaceChildren(icon(toAction));
 }
 
+/** The item's snooze menu: a copy of the one the server rendered into the page (<template id="snooze-template">). */
+function snoozeMenu(n) {
+  const template = $("snooze-template");
+  const menu = template && template.content.querySelector("details");
+  if (!menu) return null;
+  const copy = menu.cloneNode(true);
+  copy.querySelector("form").setAttribute("action", `${centerUrl}${n.id}/snooze/`);
+  copy.querySelector("summary").setAttribute("aria-label", `Snooze: ${n.title}`);
+  const input = copy.querySelector('input[type="datetime-local"]');
+  const label = copy.querySelector("label");
+  if (input && label) {
+    input.id = `snooze-at-${n.id}`;
+    label.htmlFor = input.id;
+  }
+  const next = copy.querySelector('input[name="next"]');
+  if (next) next.value = location.pathname + location.search;
+  return copy;
+}
+
 function centerItem(n) {
   const image = safeUrl(n.image_url);
   const actions = Array.isArray(n.actions) ? n.actions : [];
   const next = location.pathname + location.search;
   return h("li", {
-    class: `n-item is-new${n.is_read ? "" : " is-unread"}${n.archived_at ? " is-archived" : ""}`,
+    class: `n-item is-new${n.is_read ? "" : " is-unread"}${n.archived_at ? " is-archived" : ""}${n.saved_at ? " is-saved" : ""}${n.snoozed_until ? " is-snoozed" : ""}`,
     id: `n-${n.id}`, tabindex: "-1",
     dataset: { id: n.id, seq: String(n.seq), category: n.category, priority: n.priority, created: n.created_at },
   },
@@ -122,10 +162,13 @@ function centerItem(n) {
       actions.length ? h("p", { class: "n-actions" }, actions.map((a) => {
         const href = safeUrl(a.url);
         return href ? h("a", { class: `btn btn-small btn-${a.style || "secondary"}`, href }, a.label) : null;
-      })) : null),
+      })) : null,
+      snoozeMenu(n),
+      whyDisclosure(n)),
     h("form", { class: "n-state", method: "post", action: `${centerUrl}${n.id}/state/`, "data-enhance": "state" },
       h("input", { type: "hidden", name: "csrfmiddlewaretoken", value: csrfToken() }),
       h("input", { type: "hidden", name: "next", value: next }),
+      starButton(Boolean(n.saved_at), n.title),
       stateButton(n.is_read ? "unread" : "read", n.title),
       stateButton(n.archived_at ? "unarchive" : "archive", n.title))));
 }
@@ -188,9 +231,22 @@ export function updateEmptyStates() {
   if (dd && ddEmpty) ddEmpty.hidden = dd.children.length > 0;
 }
 
+/** Take older copies of a notification off the screen (one that woke from a snooze comes back with a new seq). */
+export function removeCopies(id, seq) {
+  let removedAny = false;
+  for (const item of itemsFor(id)) {
+    if (Number(item.dataset.seq) < seq) {
+      item.remove();
+      removedAny = true;
+    }
+  }
+  removed.delete(id);
+  return removedAny;
+}
+
 export function addNotification(n) {
   const dd = $("bell-list");
-  if (dd && !n.archived_at) {
+  if (dd && !n.archived_at && !n.snoozed_until) {
     insertBySeq(dd, dropdownItem(n), n.seq);
     while (dd.children.length > DROPDOWN_MAX) dd.lastElementChild.remove();
   }
@@ -227,17 +283,20 @@ export function removeItem(item) {
     if (!neighbour) target.setAttribute("tabindex", "-1");
     target.focus();
   }
+  // The same button may be hidden (inside a closed snooze menu): then the next item itself.
+  if (neighbour && document.activeElement !== target) neighbour.focus();
 }
 
 /** Put back items an action removed from this view (undo), if the view shows them again. */
-export function restoreItems(ids, { read, archived } = {}) {
+export function restoreItems(ids, { read, archived, saved } = {}) {
   const list = centerList();
   for (const id of ids) {
     const item = removed.get(id);
     if (!list || !item || item.isConnected) continue;
     if (read !== undefined) item.classList.toggle("is-unread", !read);
     if (archived !== undefined) item.classList.toggle("is-archived", archived);
-    applyToCenter(item, read, archived);
+    if (saved !== undefined) item.classList.toggle("is-saved", saved);
+    applyToCenter(item, read, archived, saved);
     if (!matches(filtersOf(list.dataset), itemState(item))) continue;
     insertBySeq(list, item, Number(item.dataset.seq));
     removed.delete(id);
@@ -250,13 +309,16 @@ function itemState(item) {
   return {
     is_read: !item.classList.contains("is-unread"),
     archived_at: item.classList.contains("is-archived") ? "yes" : null,
+    saved_at: item.classList.contains("is-saved") ? "yes" : null,
+    snoozed_until: item.classList.contains("is-snoozed") ? "yes" : null,
     category: item.dataset.category,
     priority: item.dataset.priority,
   };
 }
 
-function applyToCenter(item, read, archived) {
+function applyToCenter(item, read, archived, saved) {
   const form = item.querySelector("form.n-state");
+  if (saved !== undefined) setStar(item, saved);
   if (read !== undefined) {
     const text = item.querySelector(".n-state-text");
     if (text) text.textContent = read ? "Read" : "Unread";
@@ -280,20 +342,22 @@ function applyToDropdown(item, read, archived) {
   if (!read && !hint) item.querySelector(".dd-meta").append(h("span", { class: "visually-hidden" }, ", unread"));
 }
 
-export function applyUpdate({ ids, read, archived }) {
+export function applyUpdate({ ids, read, archived, saved, snoozed_until: snoozed }) {
   const list = centerList();
   for (const id of ids || []) {
     for (const item of itemsFor(id)) {
       const inCenter = item.classList.contains("n-item");
       if (read !== undefined) item.classList.toggle("is-unread", !read);
       if (archived !== undefined) item.classList.toggle("is-archived", archived);
+      if (saved !== undefined && inCenter) item.classList.toggle("is-saved", saved);
+      if (snoozed !== undefined) item.classList.toggle("is-snoozed", Boolean(snoozed));
       if (!inCenter) {
-        applyToDropdown(item, read, archived);
+        applyToDropdown(item, read, archived || Boolean(snoozed));
         continue;
       }
       // Leaving the view first, so focus moves to the same button of the next item (before this one's flips).
       if (list && list.contains(item) && !matches(filtersOf(list.dataset), itemState(item))) removeItem(item);
-      applyToCenter(item, read, archived);
+      applyToCenter(item, read, archived, saved);
     }
   }
   updateEmptyStates();

@@ -27,12 +27,13 @@ function show(el, { urgent = false, ms = TOAST_MS } = {}) {
   return remove;
 }
 
-export function toast(n) {
+export function toast(n, { woken = false } = {}) {
   const urgent = n.priority === "urgent";
+  const kind = woken ? "Back from snooze: " : urgent ? "Urgent notification: " : "New notification: ";
   const el = h("div", { class: `toast prio-${n.priority}` },
     h("div", {},
       h("a", { class: "toast-title", href: notificationLink(n), "data-open": n.id === "summary" ? null : n.id },
-        h("span", { class: "visually-hidden" }, urgent ? "Urgent notification: " : "New notification: "), n.title),
+        h("span", { class: woken ? "toast-kind" : "visually-hidden" }, kind), n.title),
       h("span", { class: "toast-meta" }, `${n.category_label} · ${capitalize(n.priority)}`)));
   show(el, { urgent, ms: urgent ? TOAST_URGENT_MS : TOAST_MS });
 }

@@ -4,7 +4,24 @@ from dataclasses import dataclass
 
 PASSWORD = "browser-pass-123"
 # One user per test so tests sharing one live server never see each other's notifications.
-USERS = ["alice", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "jack", "kate", "liam", "mia", "judy"]
+USERS = [
+    "alice",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "gina",
+    "hank",
+    "ivan",
+    "jack",
+    "kate",
+    "liam",
+    "mia",
+    "judy",
+    "nora",
+    "omar",
+    "pia",
+]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
 
@@ -59,6 +76,11 @@ INBOXES: dict[str, list[Item]] = {
     "jack": [Item(f"Jack {n}", "comment", "normal", 0) for n in ("four", "three", "two", "one")],
     # offline queue
     "kate": [Item(f"Kate {n}", "comment", "normal", 0) for n in ("three", "two", "one")],
+    # saved (starred)
+    "nora": [Item("Nora plain", "comment", "normal", 1), Item("Nora keep", "mention", "normal", 0)],
+    "pia": [Item("Pia why", "comment", "normal", 0)],
+    # snooze
+    "omar": [Item("Omar plain", "comment", "normal", 1), Item("Omar later", "mention", "normal", 0)],
     # opening marks read: one item with a link to another page, one without a link
     "liam": [
         Item("Liam no link", "comment", "normal", 1),

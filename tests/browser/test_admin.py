@@ -89,7 +89,7 @@ def test_announce_preview_send_and_progress_under_the_strict_csp(browser, daphne
 
 
 def test_the_dashboard_is_accessible_and_linked_from_the_admin_index(browser, daphne_server, contexts, artifacts):
-    from tests.browser.test_pages import axe_serious
+    from tests.browser.pages import axe_serious
 
     context = login(browser, daphne_server, "sam", viewport={"width": 1280, "height": 900})
     contexts.append(context)

@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
-from tests.browser.test_pages import LIVE, api_send, axe_serious, bell, titles, wait_live
+from tests.browser.pages import LIVE, api_send, axe_serious, bell, titles, wait_live
 
 pytestmark = pytest.mark.browser
 

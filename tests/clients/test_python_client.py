@@ -2,7 +2,9 @@
 connections; retry rules against a scripted loopback server. Nothing is mocked inside the client."""
 
 import asyncio
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -19,15 +21,19 @@ from notify_client import (
 from notify_client._core import RetryPolicy
 from rest_framework.authtoken.models import Token
 
+from bench.harness.live import Daphne, database_url
 from notifications.models import Content, Notification
 from tests.clients.fake_api import FakeApi
 from tests.clients.proxy import Proxy
 from tests.conftest import service_missing
 from tests.factories import make_user
-from tests.notifications.live import Daphne, database_url
 
 live = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-SENT = (201, {}, {"id": "0d6f1c5e-8d1e-4c1e-9c1e-1c1e1c1e1c1e", "recipient_count": 1, "notification_ids": []})
+SENT: tuple[int, dict[str, str], dict[str, Any]] = (
+    201,
+    {},
+    {"id": "0d6f1c5e-8d1e-4c1e-9c1e-1c1e1c1e1c1e", "recipient_count": 1, "notification_ids": []},
+)
 
 
 @pytest.fixture
@@ -204,6 +210,7 @@ def test_the_listener_yields_each_notification_once_across_a_forced_reconnect(pr
                 await producer.send(recipients=[listener_user.pk], category="comment", title=title)
             for _ in range(2):
                 got.append((await asyncio.wait_for(anext(stream), 30))["title"])
+            assert isinstance(stream, AsyncGenerator)  # listen() is an async generator: close it
             await stream.aclose()
 
     asyncio.run(main())

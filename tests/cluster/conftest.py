@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from bench.harness.live import database_url
 from tests.conftest import service_missing
-from tests.notifications.live import database_url
 
 from .topology import Cluster, tools_missing
 

@@ -39,7 +39,7 @@ async def test_a_send_through_lb_reaches_sockets_on_both_web_hosts_in_order_and_
     assert Counter(s.host for s in sockets) == {"web1": USERS_PER_TEST, "web2": USERS_PER_TEST}
 
     producer = accounts["producer"]["token"]
-    served = Counter()
+    served: Counter[str] = Counter()
     for i in range(20):
         response = await asyncio.to_thread(api, cluster, "POST", SEND, producer, json=send_body(recipients, f"n{i}"))
         assert response.status_code == 201, response.text

@@ -71,3 +71,28 @@ test("filters: the views keep exactly what the server's selectors would", () => 
   // An item read back from the page has no title: the query cannot be judged there, so it stays.
   assert.equal(matches(filtersOf({ status: "inbox", query: "deploy" }), n({ title: undefined })), true);
 });
+
+test("a copy with a higher seq is news again (a woken snooze), a lower or equal one is a duplicate", () => {
+  const seen = new Seen([["a", 5], "b"]);
+  assert.equal(seen.add("a", 5), false);
+  assert.equal(seen.add("a", 3), false);
+  assert.equal(seen.add("a", 9), true);
+  assert.equal(seen.add("a", 9), false);
+  assert.equal(seen.add("b", 100), false); // shown without a known seq: never replaced
+  assert.equal(seen.add("c", 1), true);
+});
+
+test("filters: saved keeps starred ones whatever their state; snoozed ones are only in snoozed, all and saved", () => {
+  const n = (over) => ({ is_read: false, archived_at: null, saved_at: null, snoozed_until: null, category: "comment", priority: "normal", ...over });
+  const starred = n({ saved_at: "t", archived_at: "t", is_read: true });
+  const sleeping = n({ snoozed_until: "t" });
+  assert.equal(matches(filtersOf({ status: "saved" }), starred), true);
+  assert.equal(matches(filtersOf({ status: "saved" }), n()), false);
+  for (const status of ["inbox", "unread", "read", "archived"]) {
+    assert.equal(matches(filtersOf({ status }), sleeping), false, status);
+  }
+  assert.equal(matches(filtersOf({ status: "snoozed" }), sleeping), true);
+  assert.equal(matches(filtersOf({ status: "snoozed" }), n()), false);
+  assert.equal(matches(filtersOf({ status: "all" }), sleeping), true);
+  assert.equal(matches(filtersOf({ status: "saved" }), { ...sleeping, saved_at: "t" }), true);
+});

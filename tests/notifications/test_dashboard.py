@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications import dashboard
-from notifications.models import Content, Delivery, DeliveryStatus, Notification
+from notifications.models import Content, Delivery, DeliveryStatus, Notification, WebhookEndpoint
 from tests.factories import make_user, make_users, send
 
 URL = "/admin/notifications/content/dashboard/"
@@ -76,6 +76,40 @@ def test_failing_targets_name_the_device_and_count_its_deliveries(db):
     assert dashboard.dashboard_failing() == [
         {"channel": "email", "target": "account email", "n": 1, "error": "SMTP 451 try later"}
     ]
+
+
+def test_failing_and_disabled_webhook_endpoints_are_listed_by_origin_only(db):
+    # given a healthy endpoint, one failing for a while and one disabled after sustained failure
+    producer = make_user("dash-producer")
+    since = timezone.now() - timedelta(hours=2)
+    WebhookEndpoint.objects.create(producer=producer, url="https://ok.example.com/hook", secret="s1")
+    WebhookEndpoint.objects.create(
+        producer=producer,
+        url="https://a.example.com/hook/secret-token",
+        secret="s2",
+        consecutive_failures=3,
+        failing_since=since,
+    )
+    WebhookEndpoint.objects.create(
+        producer=producer,
+        url="https://b.example.com:8443/x",
+        secret="s3",
+        active=False,
+        consecutive_failures=9,
+        failing_since=since - timedelta(hours=1),
+        disabled_at=timezone.now(),
+        disabled_reason="failing for 3 h",
+    )
+
+    # when the dashboard lists what is failing
+    rows = dashboard.dashboard_webhooks_failing()
+
+    # then the disabled one comes first (failing longest), the healthy one not at all, and no path is shown
+    assert [(r["origin"], r["state"], r["failures"], r["reason"]) for r in rows] == [
+        ("https://b.example.com:8443", "disabled", 9, "failing for 3 h"),
+        ("https://a.example.com", "failing", 3, ""),
+    ]
+    assert all(r["producer"] == "dash-producer" for r in rows)
 
 
 def test_the_page_takes_the_same_queries_for_little_and_much_data(client, viewer):

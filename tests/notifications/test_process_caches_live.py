@@ -3,6 +3,7 @@ the test's) reaches the server through the Redis announcement, long before the c
 Skipped on a laptop without services; failing in CI (REQUIRE_SERVICES=1) when one is missing."""
 
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -11,10 +12,10 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from bench.harness.live import Daphne, database_url
 from notifications.models import Category, Content
 from tests.conftest import service_missing
 from tests.factories import make_user
-from tests.notifications.live import Daphne, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def web():
 
 
 def _send(web, key: str, recipient_id: int, category: str = "comment") -> requests.Response:
-    body = {"recipients": [recipient_id], "category": category, "title": "Hi"}
+    body: dict[str, Any] = {"recipients": [recipient_id], "category": category, "title": "Hi"}
     return requests.post(f"{web.base}{SEND}", json=body, headers={"Authorization": f"Token {key}"}, timeout=10)
 
 

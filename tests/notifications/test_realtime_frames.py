@@ -2,12 +2,16 @@
 gives for the stored rows (the replay and REST shape), whatever the content holds."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from notifications import realtime
 from notifications.models import Notification
 from notifications.payloads import content_payload, notification_payload
+from notifications.realtime import publishing
+from notifications.services import notification_save, notification_snooze, notifications_wake_due
 from tests.factories import make_users, send
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +33,7 @@ def test_live_frames_of_a_send_equal_the_ordinary_encoding_of_the_stored_rows(
     # given three recipients and a publish that records what it would send
     users = make_users(3, prefix="frames")
     published: list = []
-    monkeypatch.setattr(realtime, "_notifications_publish", published.extend)
+    monkeypatch.setattr(publishing, "_notifications_publish", published.extend)
 
     # when one send to them commits
     with django_capture_on_commit_callbacks(execute=True):
@@ -59,7 +63,7 @@ def test_frame_parts_split_at_the_probe_id_and_seq_only():
     shared = content_payload(row.content, row.category)
 
     # when the parts are made and filled with the row's id and seq
-    head, middle, tail = realtime.new_frame_parts(row.content, shared, row.created_at)
+    head, middle, tail = realtime.new_frame_parts(shared, realtime.frame_state(row))
     text = f"{head}{row.uuid}{middle}{row.seq}{tail}"
 
     # then the frame carries the row's own id and seq, and the content's values untouched
@@ -67,3 +71,27 @@ def test_frame_parts_split_at_the_probe_id_and_seq_only():
     assert (frame["id"], frame["seq"]) == (str(row.uuid), row.seq)
     assert frame["data"] == TRICKY["data"]
     assert frame["body"] == TRICKY["body"]
+
+
+def test_the_live_frame_of_a_woken_saved_notification_carries_its_own_state(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a saved notification that was snoozed
+    (user,) = make_users(1, prefix="woken")
+    result = send([user], plan=False, title="later")
+    until = timezone.now() + timedelta(hours=1)
+    notification_save(user=user, ids=result.notification_ids)
+    notification_snooze(user=user, ids=result.notification_ids, until=until)
+    published: list = []
+    monkeypatch.setattr(publishing, "_notifications_publish", published.extend)
+
+    # when its time comes
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications_wake_due(now=until) == 1
+
+    # then its frame is the ordinary encoding of the stored row: saved still, no longer snoozed, a new seq
+    row = Notification.objects.select_related("content", "category").get(uuid=result.notification_ids[0])
+    ((_group, message),) = published
+    frame = json.loads(message["text"])["notification"]
+    assert frame == json.loads(realtime.notification_frame(notification_payload(row), replay=False))["notification"]
+    assert frame["saved_at"] is not None and frame["snoozed_until"] is None

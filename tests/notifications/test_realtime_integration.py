@@ -17,12 +17,12 @@ from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.harness.live import Daphne, RedisServer, WsClient, database_url
 from notifications.models import Notification, WsTicket
 from notifications.services import notification_send_bulk
 from notifications.tickets import ws_ticket_create
 from tests.conftest import service_missing
 from tests.factories import make_user, make_users, send
-from tests.notifications.live import Daphne, RedisServer, WsClient, database_url
 from tests.notifications.realtime_helpers import async_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -214,7 +214,7 @@ async def test_redis_restart_while_sending_loses_nothing(settings):
     settings.REDIS_URL = redis.url
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "notifications.realtime.RecoveringPubSubChannelLayer",
+            "BACKEND": "notifications.realtime.layer.RecoveringPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": redis.url, "max_connections": 100}], "prefix": prefix},
         }
     }

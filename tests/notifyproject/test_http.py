@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from bench.harness.live import Daphne, database_url
 from tests.conftest import service_missing
 from tests.factories import make_user, send
-from tests.notifications.live import Daphne, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,7 @@ with the connection pool (its timeout) and without it (PgBouncer's setting: a re
 import pytest
 import requests
 
-from tests.notifications.live import Daphne, free_port
+from bench.harness.live import Daphne, free_port
 
 pytestmark = [pytest.mark.slow]
 

@@ -18,9 +18,9 @@ def alice_client(client, alice):
     return client
 
 
-def full_form(**overrides: str) -> dict[str, str]:
+def full_form(**overrides: str | None) -> dict[str, str]:
     """What the page posts when nothing was changed: every default channel on (category defaults)."""
-    form = {
+    form: dict[str, str | None] = {
         f"channel-{slug}-{channel}": "on"
         for slug, channels in {
             "announcement": ["in_app", "email"],
@@ -113,6 +113,7 @@ def test_do_not_disturb_choices(alice_client, alice):
     before = timezone.now()
     alice_client.post("/preferences/do-not-disturb/", {"dnd": "1h"})
     until = UserSettings.objects.get(user=alice).muted_until
+    assert until is not None
     assert before + timedelta(minutes=59) < until <= timezone.now() + timedelta(hours=1)
 
     alice_client.post("/preferences/do-not-disturb/", {"dnd": "tomorrow"})
@@ -182,6 +183,7 @@ def test_do_not_disturb_answers_json_without_a_flash_for_the_page_script(alice_c
     response = alice_client.post("/preferences/do-not-disturb/", {"dnd": "8h"}, HTTP_ACCEPT="application/json")
     # then it gets the card's new text and no redirect, and no flash waits for the next page
     until = UserSettings.objects.get(user=alice).muted_until
+    assert until is not None
     tokyo = timezone.localtime(until, zoneinfo.ZoneInfo("Asia/Tokyo")).strftime("%a %H:%M")
     assert response.status_code == 200
     assert response.json() == {

@@ -1,8 +1,10 @@
 """Every endpoint x {anonymous, plain user, other user, sender, staff}: the right status, never another's data."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from push_notifications.models import GCMDevice
 
 from notifications.models import Notification
@@ -15,11 +17,36 @@ OWNER_TOKEN = "owner-fcm-token-0123456789"
 ENDPOINTS = [
     ("get", "/api/v1/notifications/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/notifications/{n}/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
+    ("get", "/api/v1/notifications/{n}/why/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
     (
         "patch",
         "/api/v1/notifications/{n}/",
         {"read": True},
         dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "patch",
+        "/api/v1/notifications/{n}/",
+        {"saved": True},
+        dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "patch",
+        "/api/v1/notifications/{n}/",
+        "SNOOZE",
+        dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/?status=saved",
+        None,
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/?status=snoozed",
+        None,
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
     ),
     (
         "post",
@@ -65,6 +92,13 @@ ENDPOINTS = [
     ("delete", "/api/v1/devices/fcm/{d}/", None, dict(anonymous=401, owner=204, other=404, sender=404, staff=404)),
     ("get", "/api/v1/devices/apns/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/devices/webpush/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
+    ("get", "/api/v1/webhooks/", None, dict(anonymous=401, owner=403, other=403, sender=403, staff=200)),
+    (
+        "post",
+        "/api/v1/webhooks/",
+        {"url": "http://169.254.169.254/", "events": ["notification.read"]},
+        dict(anonymous=401, owner=403, other=403, sender=403, staff=400),
+    ),
     ("get", "/api/v1/me/export/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/schema/", None, dict(anonymous=200, owner=200, other=200, sender=200, staff=200)),
     ("get", "/metrics", None, dict(anonymous=401, owner=403, other=403, sender=403, staff=200)),
@@ -97,6 +131,8 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         payload = {"recipients": [owner.pk], "category": "comment", "title": "x"}
     elif payload == "BULK":
         payload = {"notifications": [{"recipients": [owner.pk], "category": "comment", "title": "x"}]}
+    elif payload == "SNOOZE":
+        payload = {"snoozed_until": (timezone.now() + timedelta(hours=1)).isoformat()}
     elif payload == "AUDIENCE":
         payload = {"audience": "all", "category": "comment", "title": "x"}
     url = path.format(n=notification.uuid, d=OWNER_TOKEN)
@@ -121,5 +157,6 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
     notification.refresh_from_db()
     if not (role == "owner" and path.endswith("{n}/") and method == "patch") and "mark-all-read" not in path:
         assert notification.read_at is None
+        assert (notification.saved_at, notification.snoozed_until) == (None, None)
     if expected[role] >= 400 and "devices" in path:
         assert GCMDevice.objects.filter(registration_id=OWNER_TOKEN, user=owner).exists()

@@ -1,10 +1,12 @@
 """The schema's request body examples are requests the server accepts: "Try it out" in /api/v1/docs/ works."""
 
+import socket
 from urllib.parse import quote
 
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from notifications.models import Content, Notification
+from notifications import outbound
+from notifications.models import Content, Notification, WebhookEndpoint
 from preferences.selectors import preferences_get
 from tests.factories import send
 from tests.notifications.api.conftest import client_for
@@ -27,6 +29,8 @@ EXPECTED = {
     "notifications_send",
     "notifications_send_bulk",
     "preferences_partial_update",
+    "webhooks_create",
+    "webhooks_partial_update",
 }
 
 
@@ -45,8 +49,21 @@ def body_examples(schema):
     return sorted(found, key=lambda item: "{" in item[0])
 
 
-def test_every_request_body_example_is_accepted_as_is(staff):
+def _public_example_host(monkeypatch):
+    """The webhook example names a public host; this machine may have no DNS: it resolves to a public address."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == "hooks.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", getaddrinfo)
+
+
+def test_every_request_body_example_is_accepted_as_is(staff, monkeypatch):
     # given a staff member with a token reading the schema, and a notification of theirs to patch
+    _public_example_host(monkeypatch)
     client = client_for(staff)
     send([staff], title="Mine")
     mine = Notification.objects.get(recipient=staff)
@@ -60,6 +77,8 @@ def test_every_request_body_example_is_accepted_as_is(staff):
         if path.startswith("/api/v1/devices/") and method == "post":
             tokens[path.split("/")[4]] = value["registration_id"]
         url = path.replace("{id}", str(mine.uuid))
+        if path == "/api/v1/webhooks/{id}/":
+            url = path.replace("{id}", str(WebhookEndpoint.objects.get().uuid))
         if "{registration_id}" in url:
             url = url.replace("{registration_id}", quote(tokens[path.split("/")[4]], safe=""))
         answer = getattr(client, method)(url, value, format="json")
@@ -76,6 +95,9 @@ def test_every_request_body_example_is_accepted_as_is(staff):
     assert set(Notification.objects.values_list("recipient_id", flat=True)) == {staff.pk}
     assert preferences_get(user=staff)["channels"]["comment"]["email"] is False
     assert (WebPushDevice.objects.count(), GCMDevice.objects.count(), APNSDevice.objects.count()) == (1, 1, 1)
+    assert list(WebhookEndpoint.objects.values_list("url", "events", "producer_id")) == [
+        ("https://hooks.example.com/notifications", ["notification.read"], staff.pk)
+    ]
     assert set(GCMDevice.objects.values_list("name", flat=True)) == {"Work phone"}
 
 

@@ -59,6 +59,8 @@ def test_list_returns_the_contract_object(alice_client, alice):
         "read_at": None,
         "archived_at": None,
         "is_read": False,
+        "saved_at": None,
+        "snoozed_until": None,
     }
 
 

@@ -2,6 +2,7 @@
 serializer's is_valid(raise_exception=True) answers, and nothing of one body may reach the next."""
 
 import threading
+from typing import Any
 
 import pytest
 from rest_framework.exceptions import ValidationError
@@ -9,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from notifications.api.serializers import SendSerializer, validated_data
 
 GOOD = {"recipients": [1], "category": "comment", "title": "Hi", "actions": [{"label": "Open", "url": "/x"}]}
-BAD_BODIES = [
+BAD_BODIES: list[Any] = [
     None,
     [],
     "text",
@@ -48,7 +49,7 @@ def test_a_body_leaves_nothing_behind_for_the_next():
 
 
 def test_each_thread_validates_on_its_own_instance():
-    seen: list[object] = []
+    seen: list[dict[str, Any]] = []
 
     def validate_in_thread():
         seen.append(validated_data(SendSerializer, {**GOOD, "title": threading.current_thread().name}))

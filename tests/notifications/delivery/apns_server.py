@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from cryptography import x509
@@ -162,7 +162,8 @@ class ApnsServer:
             while data := await reader.read(65535):
                 for event in conn.receive_data(data):
                     if isinstance(event, RequestReceived):
-                        streams[event.stream_id] = (dict(event.headers), bytearray())
+                        pairs = cast("list[tuple[str, str]]", event.headers)  # str: header_encoding="utf-8"
+                        streams[event.stream_id] = (dict(pairs), bytearray())
                     elif isinstance(event, DataReceived):
                         streams[event.stream_id][1].extend(event.data)
                         conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)

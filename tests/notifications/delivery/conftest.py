@@ -6,12 +6,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.harness.servers import PushService, SmtpServer, push_service_start, smtp_server_start
 from notifications.delivery import apns, fcm
 from notifications.delivery.vapid import vapid_keys_generate
 from notifyproject.celery import app as celery_app
 from tests.notifications.delivery.apns_server import ApnsServer, tls_make
 from tests.notifications.delivery.fcm_server import FcmServer
-from tests.notifications.delivery.servers import PushService, SmtpServer, push_service_start, smtp_server_start
 
 APNS_TOPIC = "com.example.notify"
 APNS_TEAM_ID = "TEAM123456"

@@ -201,8 +201,10 @@ def test_beat_schedule_holds_every_periodic_task(settings):
         "notifications.tasks.deliveries_plan",
         "notifications.tasks.deliveries_dispatch_due",
         "notifications.tasks.deliveries_sweep_stuck",
+        "notifications.tasks.webhooks_dispatch",
         "notifications.tasks.retention_purge",
         "notifications.tasks.idempotency_purge",
+        "notifications.tasks.notifications_wake",
     }
     assert machine.ACTIVE == ("pending", "failed")
 

@@ -4,11 +4,11 @@ import pytest
 from django.utils import timezone
 from push_notifications.models import WebPushDevice
 
+from bench.harness.servers import push_decrypt, vapid_verify
 from notifications.delivery.webpush import webpush_topic
 from notifications.models import DeliveryStatus
 from tests.factories import send
 from tests.notifications.delivery.helpers import deliveries_of, reload, send_now
-from tests.notifications.delivery.servers import push_decrypt, vapid_verify
 
 
 def _device(user, subscription) -> WebPushDevice:

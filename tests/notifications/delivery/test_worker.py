@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from celery import Celery
@@ -23,11 +24,11 @@ from django.conf import settings
 from django.db import connection
 from push_notifications.models import APNSDevice, GCMDevice
 
+from bench.harness.servers import free_port, smtp_server_start
 from notifications import tasks
 from notifications.models import Delivery
 from tests.conftest import service_missing
 from tests.factories import make_user, send
-from tests.notifications.delivery.servers import free_port, smtp_server_start
 
 pytestmark = pytest.mark.slow
 ROOT = Path(settings.BASE_DIR)
@@ -175,19 +176,15 @@ def rig(postgres, transactional_db, tmp_path, monkeypatch):
     env.pop("REQUIRE_SERVICES", None)
     workers: list[Worker] = []
 
-    class Rig:
-        pass
-
-    r = Rig()
-    r.broker, r.smtp, r.workers, r.env = broker, smtp, workers, env  # env: what workers started later get
-    r.publishers = publishers
-
     def start_worker(name: str) -> Worker:
         worker = Worker(env, tmp_path, name)
         workers.append(worker)
         return worker
 
-    r.start_worker = start_worker
+    # env: what workers started later get
+    r = SimpleNamespace(
+        broker=broker, smtp=smtp, workers=workers, env=env, start_worker=start_worker, publishers=publishers
+    )
     yield r
     for worker in workers:
         worker.kill()

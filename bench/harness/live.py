@@ -1,4 +1,4 @@
-"""Real processes for the WebSocket integration tests (and bench/realtime): daphne, a private redis-server,
+"""Real processes for the WebSocket integration tests and the benchmarks: daphne, a private redis-server,
 and a WebSocket client that keeps what it receives."""
 
 import asyncio
@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -177,7 +178,7 @@ class WsClient:
         self.conn = await connect(
             self.url,
             additional_headers=self.headers,
-            origin=self.origin,
+            origin=Origin(self.origin) if self.origin is not None else None,
             proxy=None,
             compression=None,  # type: ignore[arg-type]
             open_timeout=10,

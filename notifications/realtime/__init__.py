@@ -1,0 +1,73 @@
+"""Realtime: the one package that knows group names and frame shapes, and the only caller of the channel layer.
+
+- frames.py      group names, layer message types, frame shapes and their encoding
+- publishing.py  publish after commit (`*_on_commit`), the PUBLISH fast path, the logout/deactivation/token hooks
+- layer.py       the Redis pub/sub channel layer that tells consumers it reconnected (CHANNEL_LAYERS BACKEND)
+- embedded.py    the embedded-mode watcher for rows written by other processes
+
+`from notifications.realtime import X` works for every public name of those modules. To replace one in a test,
+patch it where it is used (e.g. `notifications.realtime.publishing.publish`), not here.
+"""
+
+from .embedded import embedded_note_published, embedded_watch_start
+from .frames import (
+    CREDENTIALS_CHANGED,
+    LAYER_RECOVERED,
+    NOTIFICATION_CREATED,
+    SESSION_ENDED,
+    STATE_CHANGED,
+    TICKET_SOCKETS,
+    Message,
+    NewRow,
+    frame_encode,
+    frame_state,
+    new_frame_parts,
+    notification_frame,
+    session_fingerprint,
+    unread_count_frame,
+    user_group,
+)
+from .layer import RecoveringPubSubChannelLayer
+from .publishing import (
+    credentials_changed_on_commit,
+    group_channel_name,
+    notifications_publish_on_commit,
+    on_token_deleted,
+    on_user_logged_out,
+    on_user_saved,
+    publish,
+    sessions_close_on_commit,
+    state_publish_on_commit,
+    ticket_sockets_close_on_commit,
+)
+
+__all__ = [
+    "CREDENTIALS_CHANGED",
+    "LAYER_RECOVERED",
+    "NOTIFICATION_CREATED",
+    "SESSION_ENDED",
+    "STATE_CHANGED",
+    "TICKET_SOCKETS",
+    "Message",
+    "NewRow",
+    "RecoveringPubSubChannelLayer",
+    "credentials_changed_on_commit",
+    "embedded_note_published",
+    "embedded_watch_start",
+    "frame_encode",
+    "frame_state",
+    "group_channel_name",
+    "new_frame_parts",
+    "notification_frame",
+    "notifications_publish_on_commit",
+    "on_token_deleted",
+    "on_user_logged_out",
+    "on_user_saved",
+    "publish",
+    "session_fingerprint",
+    "sessions_close_on_commit",
+    "state_publish_on_commit",
+    "ticket_sockets_close_on_commit",
+    "unread_count_frame",
+    "user_group",
+]
