@@ -10,7 +10,7 @@ MYPY_PATHS := notifyproject notifications preferences clients/python/notify_clie
 # `make review` shows the code repeated by everything since the branch left this one.
 REVIEW_BASE ?= main
 
-.PHONY: run test lint review bench install install-dev clean
+.PHONY: run test lint review bench install install-dev clean cluster cluster-test
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ review: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --config .ci/ruff.toml .
 	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
 	$(VENV)/bin/mypy --config-file .ci/mypy.ini $(MYPY_PATHS)
+
+# Several hosts on this machine (network namespaces; root, haproxy, pgbouncer, redis-server, PostgreSQL): up until
+# Ctrl-C, then removed (docs/scaling.md). `cluster-test` runs the tests on it (they also run inside `make test` on
+# PostgreSQL).
+cluster: $(VENV)/.installed-dev
+	$(PY) -m tests.cluster
+
+cluster-test: $(VENV)/.installed-dev
+	$(PY) -m pytest -c tests/pytest.ini --rootdir . tests/cluster $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench

@@ -3,6 +3,7 @@
 import hmac
 from typing import Any
 
+import kombu
 import redis
 from django.conf import settings
 from django.db import connection
@@ -54,6 +55,9 @@ def _broker() -> None:
     url = settings.CELERY_BROKER_URL
     if url.startswith(("redis://", "rediss://", "unix://")):
         _redis_ping(url)
+    elif url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        with kombu.Connection(url, connect_timeout=CHECK_TIMEOUT) as broker:
+            broker.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)
 
 
 CHECKS = (("database", _database), ("channel_layer", _channel_layer), ("broker", _broker))

@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "notifyproject.security.NoStoreMiddleware",
     "notifyproject.security.ContentSecurityPolicyMiddleware",
+    # Innermost: a view that meets an unreachable database answers 503 (JSON), not 500.
+    "notifyproject.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "notifyproject.urls"
@@ -104,6 +106,10 @@ else:
             # A request waits this long for a free connection, then fails (503) instead of queueing forever.
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
+    # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator(), the export) would outlive the
+    # transaction that declared it on a server connection another client now uses: DATABASE_SERVER_SIDE_CURSORS=0.
+    # Server-side prepared statements are off already (Django passes psycopg prepare_threshold=None by default).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env.bool("DATABASE_SERVER_SIDE_CURSORS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: one URL feeds the channel layer and Celery -----------------------------------------------------------
@@ -114,13 +120,17 @@ REDIS_PREFIX = env.str("REDIS_PREFIX", default="notify")
 # redis-py's default pool (100) fails with "Too many connections" when a few hundred sockets connect at once.
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=2000)
 
+# Several independent Redis servers shard the channel layer (channels-redis hashes each channel to one of them):
+# CHANNEL_LAYER_URLS=redis://a:6379/0,redis://b:6379/0. Default: REDIS_URL alone.
+CHANNEL_LAYER_URLS = env.list("CHANNEL_LAYER_URLS", default=[REDIS_URL] if REDIS_URL else [])
+
 if REDIS_URL:
     # channels-redis' pub/sub layer (the fast one), telling consumers it reconnected (notifications/realtime/layer.py).
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "notifications.realtime.layer.RecoveringPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "hosts": [{"address": url, "max_connections": REDIS_MAX_CONNECTIONS} for url in CHANNEL_LAYER_URLS],
                 "prefix": REDIS_PREFIX,
             },
         }
@@ -145,7 +155,9 @@ else:
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Celery ----------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# The broker: REDIS_URL by default, or its own server (CELERY_BROKER_URL=amqp://user:password@host:5672/vhost for
+# RabbitMQ, or another Redis). When to choose which: docs/scaling.md.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Embedded mode: no broker, tasks run in the calling process; delayed and periodic work is run by the embedded
@@ -158,14 +170,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Above the longest task (time limit 120 s), else a slow task would be handed to a second worker.
-    "visibility_timeout": 600,
-    # Several deployments (or test runs) can share one Redis.
-    "global_keyprefix": f"{REDIS_PREFIX}:",
-    "socket_connect_timeout": 5,
-    "socket_timeout": 30,
-}
+# Redis' transport options, not RabbitMQ's (RabbitMQ redelivers an unacknowledged message as soon as its
+# consumer's connection closes, and separates deployments by vhost).
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        # Above the longest task (time limit 120 s), else a slow task would be handed to a second worker.
+        "visibility_timeout": 600,
+        # Several deployments (or test runs) can share one Redis.
+        "global_keyprefix": f"{REDIS_PREFIX}:",
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+    }
+    if not CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
+    else {}
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task running when the broker connection drops is cancelled: its message is redelivered (acks late) and the
 # delivery sweeper recovers any row it left in `sending`.

@@ -8,6 +8,7 @@ Each test starts its OWN redis-server on a free port and kills only that one and
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -142,11 +143,15 @@ def rig(postgres, transactional_db, tmp_path, monkeypatch):
     options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{prefix}:"}
     publisher.conf.broker_transport_options = options
     publisher.conf.task_publish_retry_policy = settings.CELERY_TASK_PUBLISH_RETRY_POLICY
-    # The test process publishes (on commit, as a web process does) to this test's own broker.
+    # The test process publishes (on commit, as a web process does) to this test's own broker (the last one listed:
+    # a test may put another broker's publisher there).
+    publishers = [publisher]
     monkeypatch.setattr(
         tasks.deliveries_dispatch_content,
         "delay",
-        lambda content_id: publisher.send_task("notifications.tasks.deliveries_dispatch_content", args=[content_id]),
+        lambda content_id: publishers[-1].send_task(
+            "notifications.tasks.deliveries_dispatch_content", args=[content_id]
+        ),
     )
     db = connection.settings_dict
     database_url = (
@@ -177,7 +182,9 @@ def rig(postgres, transactional_db, tmp_path, monkeypatch):
         return worker
 
     # env: what workers started later get
-    r = SimpleNamespace(broker=broker, smtp=smtp, workers=workers, env=env, start_worker=start_worker)
+    r = SimpleNamespace(
+        broker=broker, smtp=smtp, workers=workers, env=env, start_worker=start_worker, publishers=publishers
+    )
     yield r
     for worker in workers:
         worker.kill()
@@ -206,6 +213,52 @@ def test_worker_killed_mid_delivery_sends_everything_after_restart_at_most_one_d
     assert Delivery.objects.filter(status="sending").count() == 1
     assert Delivery.objects.filter(status="sent").count() == 2
     # then after a restart every email arrives, at most one of them twice
+    rig.start_worker("w2")
+    _wait(lambda: set(_subjects(rig.smtp)) == expected, 25, f"not all sent: {_subjects(rig.smtp)}")
+    _wait(lambda: not Delivery.objects.exclude(status="sent").exists(), 10, "rows not all marked sent")
+    time.sleep(1.0)  # anything that would be sent twice has had the time to arrive
+    counts = _subjects(rig.smtp)
+    assert set(counts) == expected
+    assert max(counts.values()) <= 2
+    assert sum(counts.values()) <= len(expected) + 1
+
+
+@pytest.fixture
+def rabbitmq_vhost():
+    """A vhost of this test's own on the machine's RabbitMQ (guest may use it), deleted afterwards."""
+    if shutil.which("rabbitmqctl") is None:
+        service_missing("needs RabbitMQ (rabbitmqctl)")
+    vhost = f"notify-test-{os.getpid()}"
+
+    def ctl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+
+    ctl("delete_vhost", vhost)  # a leftover of a run that was killed
+    created = ctl("add_vhost", vhost)
+    if created.returncode != 0:
+        service_missing(f"RabbitMQ does not answer: {created.stderr.strip()[:300]}")
+    assert ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").returncode == 0
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    ctl("delete_vhost", vhost)
+
+
+def test_on_rabbitmq_a_worker_killed_mid_delivery_sends_everything_at_most_one_duplicate(rig, rabbitmq_vhost):
+    # given workers and the web side's publisher on RabbitMQ (CELERY_BROKER_URL=amqp://...), Redis for the rest
+    publisher = Celery("publisher-amqp", broker=rabbitmq_vhost, set_as_current=False)
+    publisher.conf.task_publish_retry_policy = settings.CELERY_TASK_PUBLISH_RETRY_POLICY
+    rig.publishers.append(publisher)
+    rig.env["CELERY_BROKER_URL"] = rabbitmq_vhost
+    alice = make_user("alice")
+    rig.smtp.handler.delay = 0.4
+    worker = rig.start_worker("w1")
+    assert re.search(r"transport:\s+amqp://guest:\*\*@127\.0\.0\.1:5672/notify-test-", worker.log.read_text())
+    expected = {f"Alert {i}" for i in range(8)}
+    for subject in sorted(expected):
+        send([alice], title=subject, priority="urgent")
+    # when the worker is SIGKILLed in the middle of an SMTP transaction (its message unacknowledged)
+    _wait(lambda: rig.smtp.handler.started >= 3, 20, "the worker never started delivering")
+    worker.kill()
+    # then RabbitMQ hands the message to the next worker: every email arrives, at most one of them twice
     rig.start_worker("w2")
     _wait(lambda: set(_subjects(rig.smtp)) == expected, 25, f"not all sent: {_subjects(rig.smtp)}")
     _wait(lambda: not Delivery.objects.exclude(status="sent").exists(), 10, "rows not all marked sent")

@@ -1,0 +1,54 @@
+"""The cluster, started once for the tests of a module and removed after them (also when one fails).
+
+Skipped on the embedded default (no PostgreSQL); with REQUIRE_SERVICES=1 (CI's PostgreSQL pass) a missing tool
+(ip, haproxy, pgbouncer, redis-server) or missing root fails the tests instead."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from bench.harness.live import database_url
+from tests.conftest import service_missing
+
+from .topology import Cluster, tools_missing
+
+# Per test, its own users (tickets and sends are rate-limited per user; inboxes stay separate).
+USERS_PER_TEST = 6
+TESTS = ("fanout", "sync", "kill", "pgbouncer", "shard")
+
+USERS_CODE = """
+import json
+from django.contrib.auth.models import Permission, User
+from rest_framework.authtoken.models import Token
+out = {}
+def make(name):
+    user = User.objects.create_user(name, f"{name}@example.com")
+    out[name] = {"id": user.pk, "token": Token.objects.create(user=user).key}
+    return user
+make("producer").user_permissions.add(Permission.objects.get(codename="send_notification"))
+for test in %r:
+    for i in range(%d):
+        make(f"{test}{i}")
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    config = settings.DATABASES["default"]
+    if not config["ENGINE"].endswith("postgresql"):
+        service_missing("the cluster needs PostgreSQL (set DATABASE_URL)")
+    missing = tools_missing()
+    if missing:
+        service_missing(f"the cluster needs {', '.join(missing)}")
+    admin = database_url({**config, "NAME": "postgres"})
+    with Cluster(postgres=admin) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def accounts(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """name -> {"id", "token"}: `producer` may send; `<test><i>` are recipients."""
+    return cluster.manage(USERS_CODE % (TESTS, USERS_PER_TEST))

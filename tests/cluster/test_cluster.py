@@ -1,0 +1,255 @@
+"""The same code on several hosts (tests/cluster/topology.py): sends and sockets through HAProxy across two web
+hosts, the channel layer sharded over two Redis servers, PostgreSQL behind PgBouncer in transaction mode; then a
+web host SIGKILLed mid-stream, PgBouncer restarted, and a Redis shard stopped and started again mid-stream. Real
+processes and real WebSocket clients only."""
+
+import asyncio
+import json
+import signal
+from collections import Counter
+from typing import Any
+
+import pytest
+import requests
+from channels_redis.utils import _consistent_hash
+
+from tests.notifications.realtime_helpers import async_test
+
+from .clients import Socket, api, api_retrying, inbox, open_on_both, wait_until
+from .conftest import USERS_PER_TEST
+from .topology import WEB_HOSTS, Cluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+SEND = "/api/v1/notifications/send/"
+
+
+def users(accounts: dict[str, dict[str, Any]], test: str) -> list[dict[str, Any]]:
+    return [accounts[f"{test}{i}"] for i in range(USERS_PER_TEST)]
+
+
+def send_body(recipients: list[dict[str, Any]], title: str) -> dict[str, Any]:
+    return {"recipients": [u["id"] for u in recipients], "category": "comment", "title": title}
+
+
+@async_test
+async def test_a_send_through_lb_reaches_sockets_on_both_web_hosts_in_order_and_once(cluster, accounts):
+    recipients = users(accounts, "fanout")
+    sockets = [s for u in recipients for s in (await open_on_both(cluster, u["token"])).values()]
+    assert Counter(s.host for s in sockets) == {"web1": USERS_PER_TEST, "web2": USERS_PER_TEST}
+
+    producer = accounts["producer"]["token"]
+    served: Counter[str] = Counter()
+    for i in range(20):
+        response = await asyncio.to_thread(api, cluster, "POST", SEND, producer, json=send_body(recipients, f"n{i}"))
+        assert response.status_code == 201, response.text
+        served[response.headers["X-Served-By"]] += 1
+    assert set(served) == set(WEB_HOSTS)  # sends were written (and published) by both hosts
+
+    assert await wait_until(lambda: all(len(s.arrivals) >= 20 for s in sockets))
+    await asyncio.sleep(0.5)  # a duplicate would arrive right behind the last frame
+    for s in sockets:
+        assert [n["title"] for n in s.arrivals] == [f"n{i}" for i in range(20)], s.host
+        seqs = [n["seq"] for n in s.arrivals]
+        assert seqs == sorted(set(seqs)), s.host  # in order, none twice
+    for user in recipients:
+        truth = await asyncio.to_thread(inbox, cluster, user["id"])
+        mine = [s for s in sockets if s.token == user["token"]]
+        assert all(s.ids == set(truth) for s in mine)
+    for s in sockets:
+        await s.close()
+
+
+@async_test
+async def test_b_a_users_sockets_on_different_web_hosts_both_see_read_and_archive_sync(cluster, accounts):
+    user = users(accounts, "sync")[0]
+    placed = await open_on_both(cluster, user["token"])
+    response = await asyncio.to_thread(
+        api, cluster, "POST", SEND, accounts["producer"]["token"], json=send_body([user], "to read")
+    )
+    assert response.status_code == 201, response.text
+    nid = response.json()["notification_ids"][0]
+    assert await wait_until(lambda: all(nid in s.ids for s in placed.values()))
+    for s in placed.values():  # the new notification's count
+        assert await s.frame(lambda f: f["type"] == "unread_count") == {"type": "unread_count", "count": 1}
+
+    # read on the web1 socket: the web2 socket learns it (and both get the new count)
+    await placed["web1"].send({"type": "mark_read", "ids": [nid]})
+    for s in placed.values():
+        frame = await s.frame(lambda f: f["type"] == "notification_updated" and "read" in f)
+        assert frame == {"type": "notification_updated", "ids": [nid], "read": True}
+        assert await s.frame(lambda f: f["type"] == "unread_count") == {"type": "unread_count", "count": 0}
+
+    # archived through the API (whichever host answers): both sockets learn it
+    patched = await asyncio.to_thread(
+        api, cluster, "PATCH", f"/api/v1/notifications/{nid}/", user["token"], json={"archived": True}
+    )
+    assert patched.status_code == 200, patched.text
+    for s in placed.values():
+        frame = await s.frame(lambda f: f["type"] == "notification_updated" and "archived" in f)
+        assert frame == {"type": "notification_updated", "ids": [nid], "archived": True}
+    assert [f for s in placed.values() for f in s.frames if f["type"] == "notification_updated"] == []
+    for s in placed.values():
+        await s.close()
+
+
+@async_test
+async def test_c_web1_killed_mid_stream_its_clients_resume_on_web2_and_nothing_is_lost(cluster, accounts):
+    recipients = users(accounts, "kill")
+    placed = {u["id"]: await open_on_both(cluster, u["token"]) for u in recipients}
+    on_web1 = [p["web1"] for p in placed.values()]
+    on_web2 = [p["web2"] for p in placed.values()]
+    killed = asyncio.Event()
+    producer = accounts["producer"]["token"]
+    rounds, kill_at = 60, 20
+
+    async def produce() -> None:
+        for i in range(rounds):
+            if i == kill_at:
+                await asyncio.to_thread(cluster.kill, "web1", signal.SIGKILL)
+                killed.set()
+            # A producer's retry with its Idempotency-Key: a send in flight on web1 when it died is written once.
+            response = await asyncio.to_thread(
+                api_retrying, cluster, "POST", SEND, producer, json=send_body(recipients, f"k{i}")
+            )
+            assert response.status_code == 201, response.text
+            await asyncio.sleep(0.03)
+
+    async def recover(s: Socket) -> None:
+        await killed.wait()
+        await asyncio.wait_for(s.closed.wait(), 15)
+        await s.reconnect()
+
+    try:
+        await asyncio.gather(produce(), *(recover(s) for s in on_web1))
+        assert [s.hosts for s in on_web1] == [["web1", "web2"]] * USERS_PER_TEST  # back through lb, on web2
+        assert [s.hosts for s in on_web2] == [["web2"]] * USERS_PER_TEST  # never dropped
+
+        truths = {uid: await asyncio.to_thread(inbox, cluster, uid) for uid in placed}
+        assert all(len(t) == rounds for t in truths.values())  # each send written once, retries included
+
+        def complete() -> bool:
+            return all(s.ids == set(truths[uid]) for uid, p in placed.items() for s in p.values())
+
+        assert await wait_until(complete, timeout=30), {
+            f"{uid}/{host}": sorted(set(truths[uid].values()) - {n["seq"] for n in s.arrivals})
+            for uid, p in placed.items()
+            for host, s in p.items()
+        }
+        for s in on_web2:  # a socket that never dropped saw every frame once, in order
+            seqs = [n["seq"] for n in s.arrivals]
+            assert seqs == sorted(set(seqs))
+    finally:
+        for p in placed.values():
+            for s in p.values():
+                await s.close()
+        await asyncio.to_thread(web1_back, cluster)
+
+
+@async_test
+async def test_e_redis2_stopped_mid_stream_and_started_again_every_inbox_still_equals_the_database(cluster, accounts):
+    recipients = users(accounts, "shard")
+    prefix = cluster.app_env()["REDIS_PREFIX"]
+    shards = Counter(_consistent_hash(f"{prefix}__group__user.{u['id']}", 2) for u in recipients)
+    assert shards[0] and shards[1]  # some users' groups live on redis2, some on redis1
+    placed = {u["id"]: await open_on_both(cluster, u["token"]) for u in recipients}
+    producer = accounts["producer"]["token"]
+    rounds, stop_at, start_at = 40, 10, 20
+    try:
+        for i in range(rounds):
+            if i == stop_at:
+                await asyncio.to_thread(cluster.kill, "redis2", signal.SIGKILL)
+            if i == start_at:
+                await asyncio.to_thread(cluster.redis_start, "redis2")
+            # /healthz says the channel layer is down meanwhile, so lb may answer 503 for a moment: a producer retries
+            response = await asyncio.to_thread(
+                api_retrying, cluster, "POST", SEND, producer, json=send_body(recipients, f"s{i}")
+            )
+            assert response.status_code == 201, response.text
+            await asyncio.sleep(0.03)
+        truths = {uid: await asyncio.to_thread(inbox, cluster, uid) for uid in placed}
+        assert all(len(t) == rounds for t in truths.values())
+
+        def complete() -> bool:
+            return all(s.ids == set(truths[uid]) for uid, p in placed.items() for s in p.values())
+
+        # no client did anything: each web host's layer resubscribes to redis2 and its sockets refill by seq
+        assert await wait_until(complete, timeout=30), {
+            f"{uid}/{host}": sorted(set(truths[uid].values()) - {n["seq"] for n in s.arrivals})
+            for uid, p in placed.items()
+            for host, s in p.items()
+        }
+        assert all(len(s.hosts) == 1 for p in placed.values() for s in p.values())  # no socket dropped
+    finally:
+        for p in placed.values():
+            for s in p.values():
+                await s.close()
+        if "redis2" not in cluster.procs:
+            await asyncio.to_thread(cluster.redis_start, "redis2")
+        await asyncio.to_thread(cluster.wait_lb_up)
+
+
+def web1_back(cluster: Cluster) -> None:
+    if "web1" not in cluster.procs:
+        cluster.web_start("web1")
+    cluster.wait_lb_up()
+
+
+def _poll(url: str, token: str) -> tuple[int | str, dict[str, Any] | None]:
+    try:
+        response = requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=10)
+    except requests.ConnectionError as exc:
+        return f"connection error: {exc.__class__.__name__}", None
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        body = None
+    return response.status_code, body
+
+
+@async_test
+async def test_d_pgbouncer_restart_answers_503_json_then_recovers_by_itself(cluster, accounts):
+    token = users(accounts, "pgbouncer")[0]["token"]
+    path = "/api/v1/notifications/unread-count/"
+    targets = {"lb": f"{cluster.lb}{path}", "web1": f"{cluster.web('web1')}{path}"}
+    for url in targets.values():
+        assert (await asyncio.to_thread(_poll, url, token))[0] == 200
+    seen: dict[str, list[tuple[int | str, dict[str, Any] | None]]] = {name: [] for name in targets}
+    stop = asyncio.Event()
+
+    async def poll(name: str) -> None:
+        while not stop.is_set():
+            seen[name].append(await asyncio.to_thread(_poll, targets[name], token))
+            await asyncio.sleep(0.05)
+
+    def last_is(name: str, status: int) -> bool:
+        return bool(seen[name]) and seen[name][-1][0] == status
+
+    pollers = [asyncio.ensure_future(poll(name)) for name in targets]
+    try:
+        await asyncio.to_thread(cluster.kill, "pgbouncer", signal.SIGTERM)
+        assert await wait_until(lambda: last_is("lb", 503) and last_is("web1", 503), timeout=20), seen
+        await asyncio.to_thread(cluster.pgbouncer_start)
+        assert await wait_until(lambda: last_is("lb", 200) and last_is("web1", 200), timeout=30), seen
+    finally:
+        stop.set()
+        await asyncio.gather(*pollers)
+        if "pgbouncer" not in cluster.procs:
+            await asyncio.to_thread(cluster.pgbouncer_start)
+        await asyncio.to_thread(cluster.wait_lb_up)
+
+    statuses = {name: Counter(status for status, _ in answers) for name, answers in seen.items()}
+    assert set(statuses["web1"]) == {200, 503}, statuses  # the app itself: never a 500, never a dropped request
+    assert set(statuses["lb"]) == {200, 503}, statuses
+    codes = {
+        name: {body["code"] for status, body in answers if status == 503 and body} for name, answers in seen.items()
+    }
+    assert codes["web1"] == {"database_unavailable"}
+    # through lb: the app's 503, or HAProxy's own (JSON too) once its checks took both hosts out
+    assert codes["lb"] <= {"database_unavailable", "no_web_host"} and codes["lb"]
+    assert all(body is not None for answers in seen.values() for status, body in answers if status == 503)
+    # and everything works again, sends included
+    response = await asyncio.to_thread(
+        api, cluster, "POST", SEND, accounts["producer"]["token"], json=send_body(users(accounts, "pgbouncer"), "back")
+    )
+    assert response.status_code == 201, response.text
