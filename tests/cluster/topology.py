@@ -14,6 +14,9 @@ prefix (namespaces, links, the database, the work directory) and `cleanup()` rem
 (leftovers of a run that was killed) and after a stop, whatever failed in between.
 
 `python -m tests.cluster` (`make cluster`) starts it and keeps it up until Ctrl-C.
+
+Over 400 lines on purpose: the start and the tear-down of every host live side by side, so that what one makes the
+other removes (split by host, a new host's clean-up would be easy to forget).
 """
 
 import json
