@@ -278,7 +278,7 @@ class NotificationConsumer(AsyncConsumer):
     async def notification_created(self, message: dict[str, Any]) -> None:
         """The hot path: integer comparisons and one send, no thread hop (SocketCursor.live)."""
         if not self.closing and self.cursor is not None:
-            await self.cursor.live(message["seq"], message["text"])
+            await self.cursor.live(message["seq"], message["text"], counted=not message.get("uncounted"))
 
     async def state_changed(self, message: dict[str, Any]) -> None:
         if not self.closing and self.cursor is not None:

@@ -14,6 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from preferences.models import GroupMute
+from preferences.selectors import group_mutes_matching
+
 from . import metrics, realtime
 from .delivery.planner import plans_wake_on_commit
 from .models import Content, DeliveryPlanPending, Notification
@@ -34,11 +37,13 @@ class WrittenRow(NamedTuple):
     category_id: int
     seq: int
     created_at: datetime
-    seen_at: None = None
-    read_at: None = None
+    # A row of a muted group is written seen and read at its creation (models.Notification.muted says why).
+    seen_at: datetime | None = None
+    read_at: datetime | None = None
     archived_at: None = None
     saved_at: None = None
     snoozed_until: None = None
+    muted: bool = False
 
 
 def _seq_allocate(counts: dict[int, int]) -> dict[int, int]:
@@ -87,22 +92,51 @@ def rows_fan_out(sends: Sequence[tuple[Content, Sequence[int]]]) -> list[list[Wr
     # Hand out each user's reserved range in send order: first = last - count + 1.
     next_seq = {user_id: last[user_id] - count + 1 for user_id, count in counts.items()}
     now = timezone.now()
-    per_send = _rows_build(sends, next_seq, now)
+    per_send = _rows_build(sends, next_seq, now, _muted(sends, now))
     plans = [(content.pk, min(ids), max(ids)) for content, ids in sends if ids]
     _rows_insert([row for rows in per_send for row in rows], plans, now)
     return per_send
 
 
+def _muted(sends: Sequence[tuple[Content, Sequence[int]]], now: datetime) -> list[set[int]]:
+    """The recipients of each send who muted its group: one query for all sends (none without a group key)."""
+    keyed = [(content, ids) for content, ids in sends if content.group_key and ids]
+    if not keyed:
+        return [set() for _ in sends]
+    mutes = group_mutes_matching(
+        group_keys=[content.group_key for content, _ids in keyed],
+        user_min=min(min(ids) for _content, ids in keyed),
+        user_max=max(max(ids) for _content, ids in keyed),
+        at=now,
+    )
+    by_key: dict[str, set[tuple[int, int | None]]] = {}
+    for user_id, key, category_id in mutes:
+        by_key.setdefault(key, set()).add((user_id, category_id))
+    out: list[set[int]] = []
+    for content, ids in sends:
+        found = by_key.get(content.group_key) if content.group_key else None
+        if not found:
+            out.append(set())
+            continue
+        users = {u for u, category_id in found if category_id is None or category_id == content.category_id}
+        out.append(users.intersection(ids))
+    return out
+
+
 def _rows_build(
-    sends: Sequence[tuple[Content, Sequence[int]]], next_seq: dict[int, int], now: datetime
+    sends: Sequence[tuple[Content, Sequence[int]]], next_seq: dict[int, int], now: datetime, muted: list[set[int]]
 ) -> list[list[WrittenRow]]:
     """The rows of these sends (not saved), each recipient's seq taken from `next_seq` in order."""
     per_send: list[list[WrittenRow]] = []
-    for content, recipient_ids in sends:
+    for (content, recipient_ids), muted_ids in zip(sends, muted, strict=True):
         content_id, category_id = content.pk, content.category_id
         rows = []
         for user_id in recipient_ids:
-            rows.append(WrittenRow(uuid4(), user_id, content_id, category_id, next_seq[user_id], now))
+            seq = next_seq[user_id]
+            if muted_ids and user_id in muted_ids:
+                rows.append(WrittenRow(uuid4(), user_id, content_id, category_id, seq, now, now, now, muted=True))
+            else:
+                rows.append(WrittenRow(uuid4(), user_id, content_id, category_id, seq, now))
             next_seq[user_id] += 1
         per_send.append(rows)
     return per_send
@@ -124,6 +158,17 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
     columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     users, user_pk = User._meta.db_table, User._meta.pk.column
+    # A group key: whether each recipient muted it is part of the same statement (an indexed EXISTS per row, on
+    # (user, group_key)); a muted row is written seen and read at its creation. No group key: no mute to look up.
+    mute_params: list[Any] = []
+    if content.group_key:
+        muted_sql = (
+            f"EXISTS (SELECT 1 FROM {GroupMute._meta.db_table} g WHERE g.user_id = s.user_id AND g.group_key = %s "
+            "AND (g.category_id IS NULL OR g.category_id = %s) AND (g.until IS NULL OR g.until > %s))"
+        )
+        mute_params = [content.group_key, content.category_id, content.created_at]
+    else:
+        muted_sql = "false"
     with connection.cursor() as cursor:
         cursor.execute(
             # A join with the id list, not `= ANY(%s)`: a bound array is searched linearly per user row scanned.
@@ -136,18 +181,23 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
             "ON CONFLICT (user_id) DO UPDATE SET last_seq = notifications_userseq.last_seq + 1 "
             "RETURNING user_id, last_seq), "
             # The row ids are drawn by the server (gen_random_uuid, PostgreSQL 13+), as uuid4 would.
+            f"m AS (SELECT s.user_id, s.last_seq, {muted_sql} AS muted FROM s), "
             f"n AS (INSERT INTO {Notification._meta.db_table} "
-            "(uuid, recipient_id, content_id, category_id, seq, created_at) "
-            "SELECT gen_random_uuid(), s.user_id, c.id, %s, s.last_seq, %s FROM s, c "
-            "RETURNING uuid, recipient_id, seq), "
+            "(uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, muted) "
+            "SELECT gen_random_uuid(), m.user_id, c.id, %s, m.last_seq, %s, "
+            "CASE WHEN m.muted THEN %s::timestamptz END, CASE WHEN m.muted THEN %s::timestamptz END, m.muted "
+            "FROM m, c RETURNING uuid, recipient_id, seq, muted), "
             f"p AS (INSERT INTO {DeliveryPlanPending._meta.db_table} "
             "(content_id, recipient_min, recipient_max, created_at) SELECT c.id, %s, %s, %s FROM c) "
-            "SELECT c.id, n.uuid, n.recipient_id, n.seq FROM c, n ORDER BY n.recipient_id",
+            "SELECT c.id, n.uuid, n.recipient_id, n.seq, n.muted FROM c, n ORDER BY n.recipient_id",
             [
                 pg_array(recipient_ids),
                 len(recipient_ids),
                 *values,
+                *mute_params,
                 content.category_id,
+                content.created_at,
+                content.created_at,
                 content.created_at,
                 recipient_ids[0],
                 recipient_ids[-1],
@@ -161,7 +211,12 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
     content._state.adding = False
     content._state.db = connection.alias
     category_id, at = content.category_id, content.created_at
-    return [WrittenRow(u, user_id, content.pk, category_id, seq, at) for _id, u, user_id, seq in written]
+    return [
+        WrittenRow(u, user_id, content.pk, category_id, seq, at, at, at, muted=True)
+        if muted
+        else WrittenRow(u, user_id, content.pk, category_id, seq, at)
+        for _id, u, user_id, seq, muted in written
+    ]
 
 
 def pg_array(values: Sequence[object]) -> str:
@@ -177,22 +232,27 @@ def _rows_insert(rows: Sequence[WrittenRow], plans: Sequence[tuple[int, int, int
     if not rows:
         return
     table = Notification._meta.db_table
-    columns = "uuid, recipient_id, content_id, category_id, seq, created_at"
+    columns = "uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, muted"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"WITH rows AS (INSERT INTO {table} ({columns}) SELECT u, r, c, k, s, %s "
-                "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS t(u, r, c, k, s)) "
+                f"WITH rows AS (INSERT INTO {table} ({columns}) SELECT u, r, c, k, s, %s, "
+                "CASE WHEN m THEN %s::timestamptz END, CASE WHEN m THEN %s::timestamptz END, m FROM unnest("
+                "%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]"
+                ") AS t(u, r, c, k, s, m)) "
                 f"INSERT INTO {DeliveryPlanPending._meta.db_table} "
                 "(content_id, recipient_min, recipient_max, created_at) "
                 "SELECT c, lo, hi, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS p(c, lo, hi)",
                 [
+                    now,
+                    now,
                     now,
                     pg_array([r.uuid for r in rows]),
                     pg_array([r.recipient_id for r in rows]),
                     pg_array([r.content_id for r in rows]),
                     pg_array([r.category_id for r in rows]),
                     pg_array([r.seq for r in rows]),
+                    pg_array(["t" if r.muted else "f" for r in rows]),
                     now,
                     pg_array([p[0] for p in plans]),
                     pg_array([p[1] for p in plans]),
@@ -202,8 +262,21 @@ def _rows_insert(rows: Sequence[WrittenRow], plans: Sequence[tuple[int, int, int
         else:
             created = connection.ops.adapt_datetimefield_value(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
-                [(r.uuid.hex, r.recipient_id, r.content_id, r.category_id, r.seq, created) for r in rows],
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        r.uuid.hex,
+                        r.recipient_id,
+                        r.content_id,
+                        r.category_id,
+                        r.seq,
+                        created,
+                        created if r.muted else None,
+                        created if r.muted else None,
+                        r.muted,
+                    )
+                    for r in rows
+                ],
             )
             DeliveryPlanPending.objects.bulk_create(
                 [

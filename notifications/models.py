@@ -122,6 +122,11 @@ class Notification(models.Model):
     saved_at = models.DateTimeField(null=True, blank=True)
     # Snoozed: out of the inbox and the unread count until then; the wake sweep brings it back (services).
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Sent into a group its recipient had muted (preferences.GroupMute). Such a row is written already seen and read
+    # (at its creation): every unread count, index and badge, the consumer's count and the planner (which plans only
+    # unread rows) then leave it out as they are, with no extra condition on their hot queries; this flag says why,
+    # for clients (no toast) and the "why". db_default: raw INSERTs that do not name it write false.
+    muted = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
@@ -206,6 +211,9 @@ class SkipReason(models.TextChoices):
     NO_ADDRESS = "no_address", "No email address"
     DEVICE_INACTIVE = "device_inactive", "Device inactive"
     CHANNEL_OFF = "channel_off", "Delivery channel not configured"
+    MUTED = "muted", "Group muted"
+    # A push past the user's fatigue budget: not sent; the notification goes into the next digest email instead.
+    BUDGET = "budget", "Past the budget"
 
 
 class Delivery(models.Model):
@@ -218,6 +226,9 @@ class Delivery(models.Model):
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     due_at = models.DateTimeField()
     digest = models.BooleanField(default=False, help_text="Batched into the user's digest email.")
+    # Why planning held it back when the due time alone cannot tell ("budget": put into the digest by the user's
+    # fatigue budget). db_default: raw INSERTs that do not name it write "".
+    held_by = models.CharField(max_length=20, blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     skip_reason = models.CharField(max_length=50, blank=True)

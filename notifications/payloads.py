@@ -48,6 +48,8 @@ class PayloadRow(Protocol):
     def saved_at(self) -> datetime | None: ...
     @property
     def snoozed_until(self) -> datetime | None: ...
+    @property
+    def muted(self) -> bool: ...
 
 
 class RowState(NamedTuple):
@@ -62,6 +64,7 @@ class RowState(NamedTuple):
     archived_at: datetime | None = None
     saved_at: datetime | None = None
     snoozed_until: datetime | None = None
+    muted: bool = False
 
 
 def notification_payload(notification: Notification, shared: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -82,6 +85,8 @@ def row_payload(row: PayloadRow, shared: dict[str, Any]) -> dict[str, Any]:
         "is_read": row.read_at is not None,
         "saved_at": _iso(row.saved_at),
         "snoozed_until": _iso(row.snoozed_until),
+        # Sent into a group the user muted: stored (and read) but no toast, badge, email or push.
+        "muted": row.muted,
     }
 
 

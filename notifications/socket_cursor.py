@@ -81,8 +81,10 @@ class SocketCursor:
         self.base = self.cursor = after
         return await self._from_database(replay=True)
 
-    async def live(self, seq: int, text: str) -> None:
-        """A live frame from the layer. The hot path: integer comparisons and one send, no thread hop."""
+    async def live(self, seq: int, text: str, *, counted: bool = True) -> None:
+        """A live frame from the layer. The hot path: integer comparisons and one send, no thread hop.
+        `counted=False`: a row written read (a muted group's), which the unread count must not gain."""
+        before = self.counted
         if seq <= self.base:
             # Committed while this socket was connecting: new to the client unless it resumes past it.
             await self._send(text)
@@ -95,6 +97,8 @@ class SocketCursor:
                 self.cursor = seq
                 await self._send(text)
         # else: already sent on this socket (by a replay or a refill)
+        if not counted and before < seq <= self.cursor:
+            self.unread -= 1  # count_new counts every seq up to the cursor: this one is not unread
         await self.count_new()
 
     async def refill(self) -> None:

@@ -11,7 +11,7 @@ from notifications.models import Category, ChannelKind
 from notifications.selectors import devices as devices_of
 from notifications.validation import DATETIME_MAX, DATETIME_MIN
 
-from .models import Preference, UserSettings
+from .models import GroupMute, Preference, UserSettings
 from .zones import zone_or_utc
 
 # Mandatory categories cannot be switched off on these channels.
@@ -104,6 +104,42 @@ def preferences_get(*, user: AbstractBaseUser) -> dict[str, Any]:
         "muted_until": settings.muted_until.isoformat() if settings.muted_until else None,
         "email_content": settings.email_content,
     }
+
+
+def group_mute_active_q(at: Any) -> Q:
+    """Mutes in force at `at` (forever, or until later)."""
+    return Q(until__isnull=True) | Q(until__gt=at)
+
+
+def group_mutes_matching(
+    *, group_keys: Iterable[str], user_min: int, user_max: int, at: Any
+) -> set[tuple[int, str, int | None]]:
+    """(user id, group key, category id or None) of the mutes in force at `at` on these group keys, for users in
+    the id range: one query for a whole fan-out batch (by group key and id range, never one per recipient)."""
+    keys = sorted({k for k in group_keys if k})
+    if not keys:
+        return set()
+    rows = GroupMute.objects.filter(group_mute_active_q(at), group_key__in=keys, user__gte=user_min, user__lte=user_max)
+    return set(rows.values_list("user_id", "group_key", "category_id"))
+
+
+def group_mute_list(*, user: AbstractBaseUser, at: Any) -> list[GroupMute]:
+    """The user's mutes in force, newest first (expired ones are not shown; they mute nothing)."""
+    return list(
+        GroupMute.objects.filter(group_mute_active_q(at), user_id=user.pk)
+        .select_related("category")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def group_mute_find(*, user: AbstractBaseUser, group_key: str, category_id: int | None, at: Any) -> GroupMute | None:
+    """The mute in force that covers this group for the user: one of its category, else one of all categories."""
+    if not group_key:
+        return None
+    rows = GroupMute.objects.filter(group_mute_active_q(at), user_id=user.pk, group_key=group_key).filter(
+        Q(category__isnull=True) | Q(category_id=category_id)
+    )
+    return rows.select_related("category").order_by("category_id").first()
 
 
 # Device kinds as the preferences page names them (delivery channel names), in the order the page lists ties.

@@ -169,6 +169,9 @@ class NotificationSerializer(serializers.Serializer):
     snoozed_until = serializers.DateTimeField(
         allow_null=True, help_text="Snoozed (out of the inbox and the unread count) until; null if not."
     )
+    muted = serializers.BooleanField(
+        help_text="Sent into a group the user muted: stored read, with no badge, toast, email or push."
+    )
 
 
 class NotificationListQuerySerializer(serializers.Serializer):

@@ -46,14 +46,14 @@ class NewRow(PayloadRow, Protocol):
 
 
 # A row's values other than its id and seq: rows that share them share their frame's text around id and seq.
-FrameState = tuple[datetime, datetime | None, datetime | None, datetime | None, datetime | None, datetime | None]
+FrameState = tuple[datetime, datetime | None, datetime | None, datetime | None, datetime | None, datetime | None, bool]
 
 _PROBE_ID = UUID(int=0)
 _PROBE_SEQ = -918273645
 
 
 def frame_state(row: NewRow) -> FrameState:
-    return (row.created_at, row.seen_at, row.read_at, row.archived_at, row.saved_at, row.snoozed_until)
+    return (row.created_at, row.seen_at, row.read_at, row.archived_at, row.saved_at, row.snoozed_until, row.muted)
 
 
 def new_frame_parts(shared: dict[str, Any], state: FrameState) -> tuple[str, str, str]:

@@ -143,7 +143,10 @@ def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[NewR
             state = frame_state(n)
             head, middle, tail = parts.get(state) or parts.setdefault(state, new_frame_parts(shared, state))
             text = f"{head}{n.uuid}{middle}{n.seq}{tail}"
-            messages.append((user_group(n.recipient_id), {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}))
+            message: Message = {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}
+            if n.muted:
+                message["uncounted"] = True  # written read: the socket's unread count must not grow by it
+            messages.append((user_group(n.recipient_id), message))
     if messages:
         transaction.on_commit(lambda: _notifications_publish(messages))
 

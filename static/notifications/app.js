@@ -85,6 +85,7 @@ function receive(n, { replay = false, countIncluded = false } = {}) {
   removeCopies(n.id, n.seq);
   addNotification(n);
   if (n.snoozed_until) return; // replayed while still snoozed: not in the inbox, not counted, no toast
+  if (n.muted) return; // its group is muted: stored (and read), shown in the list, but no badge and no toast
   if (!n.is_read && !n.archived_at && !countIncluded) setUnread(counts.unread + 1);
   // Everything shown after this page was rendered is new since the user last looked (until the bell opens).
   if (!n.is_read && !n.archived_at && !n.seen_at) setUnseen(counts.unseen + 1);
