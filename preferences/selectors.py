@@ -103,6 +103,7 @@ def preferences_get(*, user: AbstractBaseUser) -> dict[str, Any]:
         "email_digest": settings.email_digest,
         "muted_until": settings.muted_until.isoformat() if settings.muted_until else None,
         "email_content": settings.email_content,
+        "budget": {"push_per_hour": settings.push_per_hour, "email_per_hour": settings.email_per_hour},
     }
 
 
@@ -130,6 +131,17 @@ def group_mute_list(*, user: AbstractBaseUser, at: Any) -> list[GroupMute]:
         .select_related("category")
         .order_by("-created_at", "-pk")
     )
+
+
+def group_mute_doc(mute: GroupMute) -> dict[str, Any]:
+    """A mute as the API, the export and the "why" show it."""
+    return {
+        "id": mute.pk,
+        "group_key": mute.group_key,
+        "category": mute.category.slug if mute.category is not None else None,
+        "until": mute.until.isoformat() if mute.until else None,
+        "created_at": mute.created_at.isoformat(),
+    }
 
 
 def group_mute_find(*, user: AbstractBaseUser, group_key: str, category_id: int | None, at: Any) -> GroupMute | None:

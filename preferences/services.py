@@ -1,7 +1,7 @@
 """Writes of preferences. Validation is all or nothing: a bad field writes nothing."""
 
 import zoneinfo
-from datetime import time
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import Category, ChannelKind
+from notifications.models import Category, ChannelKind, Delivery, DeliveryStatus, Notification, SkipReason
 from notifications.selectors import devices
 from notifications.validation import datetime_external
 
-from .models import DigestCadence, Preference, UserSettings
+from .models import DigestCadence, GroupMute, Preference, UserSettings
 from .selectors import DEVICE_KINDS, MANDATORY_CHANNELS
 
 UNSET: Any = object()
@@ -69,6 +69,26 @@ def _clean_channels(value: Any, errors: dict[str, list[Any]]) -> list[tuple[Cate
     return changes
 
 
+# The fatigue budget: per hour, per kind. Null is "no limit"; 0 would be "every push into the digest", which the
+# channel switches say better.
+BUDGET_FIELDS = ("push_per_hour", "email_per_hour")
+BUDGET_MAX = 1000
+
+
+def _clean_budget(value: Any, errors: dict[str, list[Any]], settings_changes: dict[str, Any]) -> None:
+    if not isinstance(value, dict) or set(value) - set(BUDGET_FIELDS):
+        errors["budget"] = ["Must be an object with push_per_hour and/or email_per_hour."]
+        return
+    for key in BUDGET_FIELDS:
+        if key not in value:
+            continue
+        limit = value[key]
+        if limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= BUDGET_MAX):
+            settings_changes[key] = limit
+        else:
+            errors.setdefault("budget", []).append(_part_error(key, f"must be null or 1..{BUDGET_MAX}."))
+
+
 def _part_error(part: str, message: str) -> ValidationError:
     return ValidationError(f"%(part)s: {message}", code=part, params={"part": part})
 
@@ -121,6 +141,7 @@ def preferences_update(
     email_digest: Any = UNSET,
     muted_until: Any = UNSET,
     email_content: Any = UNSET,
+    budget: Any = UNSET,
 ) -> None:
     """PATCH semantics: only the given parts change. Raises ValidationError keyed by field; writes nothing then."""
     errors: dict[str, list[Any]] = {}
@@ -150,6 +171,9 @@ def preferences_update(
             errors["email_content"] = ["Must be true or false."]
         else:
             settings_changes["email_content"] = email_content
+
+    if budget is not UNSET:
+        _clean_budget(budget, errors, settings_changes)
 
     if errors:
         raise ValidationError(errors)
@@ -183,4 +207,80 @@ def device_remove(*, user: AbstractBaseUser, kind: str, device_id: int) -> bool:
     if kind not in DEVICE_KINDS:
         return False
     deleted, _ = devices(kind).filter(user=user, pk=device_id).delete()
+    return deleted > 0
+
+
+# --- Group mutes --------------------------------------------------------------------------------------------------
+
+# What the "why" place and the preferences page offer; the API also takes any `until`.
+MUTE_DURATIONS = {"8h": timedelta(hours=8), "week": timedelta(days=7), "forever": None}
+GROUP_KEY_MAX = 200
+
+
+def _mute_until(*, until: Any, duration: Any, now: datetime) -> datetime | None:
+    if until is not None and duration is not None:
+        raise ValidationError({"until": ["Give until or duration, not both."]})
+    if duration is not None:
+        if not isinstance(duration, str) or duration not in MUTE_DURATIONS:
+            raise ValidationError({"duration": [f"Must be one of {', '.join(MUTE_DURATIONS)}."]})
+        length = MUTE_DURATIONS[duration]
+        return None if length is None else now + length
+    if until is None:
+        return None
+    try:
+        at = datetime_external(until, naive_zone=timezone.get_current_timezone())
+    except ValueError as exc:
+        raise ValidationError({"until": [f"Must be null or: {exc}"]}) from None
+    if at <= now:
+        raise ValidationError({"until": ["Must be in the future (null: forever)."]})
+    return at
+
+
+@transaction.atomic
+def group_mute_create(
+    *, user: AbstractBaseUser, group_key: Any, category: Any = None, until: Any = None, duration: Any = None
+) -> tuple[GroupMute, bool]:
+    """Mute a group (in one category, or in all: `category` None) until a time, for a `duration` of MUTE_DURATIONS,
+    or forever. Muting it again replaces the end. Returns (mute, created).
+
+    The group's new notifications are written read and muted from now on (inserts.py); the email and push still
+    pending for its notifications so far are cancelled (skipped: muted), so nothing more interrupts about it.
+    """
+    now = timezone.now()
+    if not isinstance(group_key, str) or not group_key or len(group_key) > GROUP_KEY_MAX or "\x00" in group_key:
+        raise ValidationError({"group_key": [f"Must be a non-empty group key of at most {GROUP_KEY_MAX} characters."]})
+    category_obj: Category | None = None
+    if category is not None:
+        valid = isinstance(category, str) and "\x00" not in category
+        found = Category.objects.filter(slug=category).first() if valid else None
+        if found is None:
+            raise ValidationError({"category": [f"Unknown category {category!r}."]})
+        category_obj = found
+    end = _mute_until(until=until, duration=duration, now=now)
+    mute, created = GroupMute.objects.select_for_update().get_or_create(
+        user_id=user.pk, group_key=group_key, category=category_obj, defaults={"until": end}
+    )
+    if not created:
+        mute.until = end
+        mute.save(update_fields=["until"])
+    _deliveries_cancel_in_group(user_id=user.pk, group_key=group_key, category=category_obj, now=now)
+    return mute, created
+
+
+def _deliveries_cancel_in_group(*, user_id: int, group_key: str, category: Category | None, now: datetime) -> int:
+    """Pending or retrying deliveries of the user's notifications in the group become skipped(muted): one UPDATE.
+    (Here rather than in notifications.delivery, which imports this module through the unsubscribe links.)"""
+    rows = Notification.objects.filter(recipient_id=user_id, content__group_key=group_key)
+    if category is not None:
+        rows = rows.filter(category_id=category.pk)
+    return Delivery.objects.filter(
+        notification__in=rows.values("pk"), status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]
+    ).update(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.MUTED, updated_at=now)
+
+
+def group_mute_delete(*, user: AbstractBaseUser, mute_id: Any) -> bool:
+    """Unmute. Another user's mute is treated exactly like a missing one."""
+    if not isinstance(mute_id, int) or isinstance(mute_id, bool):
+        return False
+    deleted, _ = GroupMute.objects.filter(user_id=user.pk, pk=mute_id).delete()
     return deleted > 0

@@ -2,12 +2,13 @@
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from preferences.selectors import preferences_get
+from preferences.selectors import group_mute_doc, group_mute_list, preferences_get
 
 from .. import selectors
 from ..models import DeliveryChannel
@@ -61,5 +62,6 @@ class ExportView(APIView):
                     "fcm": _devices(DeliveryChannel.FCM, user),
                     "webpush": _devices(DeliveryChannel.WEBPUSH, user),
                 },
+                "mutes": [group_mute_doc(m) for m in group_mute_list(user=user, at=timezone.now())],
             }
         )

@@ -14,7 +14,7 @@ from . import serializers as s
 from .permissions import request_user
 from .views import E400, E401, E403
 
-PREFERENCE_FIELDS = ("channels", "quiet_hours", "email_digest", "muted_until", "email_content")
+PREFERENCE_FIELDS = ("channels", "quiet_hours", "email_digest", "muted_until", "email_content", "budget")
 
 
 class CategoryListView(APIView):
@@ -54,7 +54,7 @@ class PreferencesView(APIView):
         operation_id="preferences_partial_update",
         summary="Change any subset of the preferences (all or nothing)",
         description="Turning off a mandatory category's in_app or email, an unknown category, channel or time zone: "
-        "400 naming the field, nothing written.",
+        "400 naming the field, nothing written. `budget`: null is no limit, else 1..1000 per hour.",
         tags=["preferences"],
         request=s.PreferencesPatchSerializer,
         responses={200: s.PreferencesSerializer, 400: E400, 401: E401, 403: E403},

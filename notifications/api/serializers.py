@@ -269,6 +269,24 @@ class QuietHoursPatchSerializer(QuietHoursSerializer):
 CHANNELS_HELP = "category slug -> channel (in_app, email, push) -> enabled"
 
 
+BUDGET_HELP = (
+    "External interruptions per sliding hour (null: no limit). Past it, non-urgent notifications of non-mandatory "
+    "categories go into the next digest email instead of a push or an email of their own."
+)
+
+
+class BudgetSerializer(serializers.Serializer):
+    push_per_hour = serializers.IntegerField(min_value=1, max_value=1000, allow_null=True)
+    email_per_hour = serializers.IntegerField(min_value=1, max_value=1000, allow_null=True)
+
+
+class BudgetPatchSerializer(BudgetSerializer):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        for field in self.fields.values():
+            field.required = False
+
+
 class PreferencesSerializer(serializers.Serializer):
     channels = serializers.DictField(
         child=serializers.DictField(child=serializers.BooleanField()), help_text=CHANNELS_HELP
@@ -277,6 +295,15 @@ class PreferencesSerializer(serializers.Serializer):
     email_digest = serializers.ChoiceField(choices=DigestCadence.values)
     muted_until = serializers.DateTimeField(allow_null=True, help_text="Do not disturb until (urgent still comes).")
     email_content = serializers.BooleanField(help_text="Include content in emails (private categories never do).")
+    budget = BudgetSerializer(help_text=BUDGET_HELP)
+
+
+class GroupMuteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    group_key = serializers.CharField()
+    category = serializers.CharField(allow_null=True, help_text="Category slug; null: the group in every category.")
+    until = serializers.DateTimeField(allow_null=True, help_text="Muted until; null: forever.")
+    created_at = serializers.DateTimeField()
 
 
 class PreferencesPatchSerializer(serializers.Serializer):
@@ -289,6 +316,7 @@ class PreferencesPatchSerializer(serializers.Serializer):
     email_digest = serializers.ChoiceField(choices=DigestCadence.values, required=False)
     muted_until = ExternalDateTimeField(required=False, allow_null=True)
     email_content = serializers.BooleanField(required=False)
+    budget = BudgetPatchSerializer(required=False, help_text=BUDGET_HELP)
 
 
 class ExportDeviceSerializer(serializers.Serializer):
@@ -316,6 +344,7 @@ class ExportSerializer(serializers.Serializer):
     notifications = NotificationSerializer(many=True)
     preferences = PreferencesSerializer()
     devices = ExportDevicesSerializer()
+    mutes = GroupMuteSerializer(many=True, help_text="The group mutes in force.")
 
 
 class ErrorSerializer(serializers.Serializer):

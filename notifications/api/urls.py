@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, explain, export, preferences, views, webhooks
+from . import devices, explain, export, mutes, preferences, views, webhooks
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -30,6 +30,8 @@ urlpatterns = [
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),
     path("preferences/", preferences.PreferencesView.as_view(), name="api-preferences"),
+    path("preferences/mutes/", mutes.GroupMuteListView.as_view(), name="api-mute-list"),
+    path("preferences/mutes/<str:id>/", mutes.GroupMuteDetailView.as_view(), name="api-mute-detail"),
     path("webpush/public-key/", WebPushPublicKeyView.as_view(), name="webpush-public-key"),
     path("ws-tickets/", WsTicketCreateView.as_view(), name="ws-ticket-create"),
     path("webhooks/", webhooks.WebhookListView.as_view(), name="api-webhook-list"),

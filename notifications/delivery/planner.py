@@ -12,15 +12,16 @@ Planning reads the current state: a notification read or archived before plannin
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Case, Count, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -37,10 +38,11 @@ from ..models import (
     DeliveryPlanPending,
     DeliveryStatus,
     Notification,
+    Priority,
     SkipReason,
 )
 from ..selectors import devices
-from .policy import delivery_plan
+from .policy import delivery_plan, digest_slot
 from .registry import PUSH, delivery_channels
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,24 @@ MAX_BAD_USERS = 5
 
 # (notification id, recipient id, content id) of the rows a plan covers.
 Row = tuple[int, int, int]
+
+# The fatigue budget counts external interruptions in this sliding window (UserSettings.push_per_hour, ...).
+BUDGET_WINDOW = timedelta(hours=1)
+HELD_BY_BUDGET = "budget"
+SKIPPED = DeliveryStatus.SKIPPED
+# Deliveries that interrupt (or are about to): what the budget counts. Skipped and dead ones never reached anyone.
+_INTERRUPTING = [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED]
+
+
+class _NewDelivery(NamedTuple):
+    notification_id: int
+    channel: str
+    target: str
+    due_at: datetime
+    digest: bool
+    status: str = DeliveryStatus.PENDING
+    skip_reason: str = ""
+    held_by: str = ""
 
 
 def plans_wake_on_commit() -> None:
@@ -141,6 +161,8 @@ class _Lookups:
     settings_by_user: dict[int, UserSettings] = field(default_factory=dict)
     # delivery channel -> user id -> device primary keys
     devices_by_user: dict[str, dict[int, list[int]]] = field(default_factory=dict)
+    # (user id, "push" | "email") -> notifications that interrupted (or will) in the last BUDGET_WINDOW
+    budget_used: Counter[tuple[int, str]] = field(default_factory=Counter)
 
     def allowed(self, user_id: int, category: Category, channel: str) -> bool:
         explicit = self.explicit.get((user_id, category.pk, channel))
@@ -157,6 +179,9 @@ def _lookups(per_recipient: Sequence[Row], contents: dict[int, Content]) -> _Loo
         found.emails.update(get_user_model().objects.filter(pk__in=chunk).values_list("pk", "email"))
         found.explicit.update(preferences_explicit_bulk(user_ids=chunk, category_ids=category_ids))
         found.settings_by_user.update(user_settings_bulk(user_ids=chunk))
+    if any(_budgeted(contents[content_id]) for _pk, _user_id, content_id in per_recipient):
+        for chunk in _chunks(recipients):
+            found.budget_used.update(_budget_used(chunk, now=timezone.now()))
     wants_push = any(
         found.allowed(user_id, contents[content_id].category, ChannelKind.PUSH)
         for _pk, user_id, content_id in per_recipient
@@ -174,6 +199,31 @@ def _lookups(per_recipient: Sequence[Row], contents: dict[int, Content]) -> _Loo
     return found
 
 
+def _budgeted(content: Content) -> bool:
+    """Urgent notifications and mandatory categories bypass the fatigue budget."""
+    return content.priority != Priority.URGENT and not content.category.mandatory
+
+
+def _budget_used(users: Any, *, now: datetime) -> dict[tuple[int, str], int]:
+    """(user, kind) -> how many notifications emailed or pushed (or about to be) in the last BUDGET_WINDOW, for a
+    chunk of a batch's users: ONE grouped query. A notification pushed to three devices is one interruption;
+    digest emails are not counted (one email per slot, whatever it holds). Reads the deliveries created in the
+    window (delivery_created_idx) joined to the batch's users."""
+    kind = Case(When(channel=DeliveryChannel.EMAIL, then=Value("email")), default=Value("push"))
+    rows = (
+        Delivery.objects.filter(
+            notification__recipient_id__in=users,
+            created_at__gte=now - BUDGET_WINDOW,
+            digest=False,
+            status__in=_INTERRUPTING,
+        )
+        .annotate(kind=kind)
+        .values("notification__recipient_id", "kind")
+        .annotate(n=Count("notification_id", distinct=True))
+    )
+    return {(r["notification__recipient_id"], r["kind"]): r["n"] for r in rows}
+
+
 def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
     """Create Delivery rows for the recipients' allowed external channels. Returns how many were created.
 
@@ -185,17 +235,20 @@ def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
         return 0
     now = timezone.now()
     found = _lookups(per_recipient, contents)
-    rows: list[tuple[int, str, str, datetime, bool]] = []
+    rows: list[_NewDelivery] = []
     immediate: set[int] = set()
     # The plan depends on the settings, not the user: users who never changed a setting share one plan per
     # priority x category (computed once, not per recipient: a third of a 10,000-recipient send's CPU before).
     default_settings = UserSettings()
     default_plans: dict[tuple[str, int], Any] = {}
-    for notification_id, user_id, content_id in per_recipient:
+    used = found.budget_used
+    # In send order: the budget lets the first ones of a burst through, not arbitrary ones.
+    for notification_id, user_id, content_id in sorted(per_recipient):
         content = contents[content_id]
         category = content.category
         user_settings = found.settings_by_user.get(user_id)
         if user_settings is None:
+            user_settings = default_settings
             key = (content.priority, category.pk)
             plan = default_plans.get(key)
             if plan is None:
@@ -204,20 +257,45 @@ def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
                 )
         else:
             plan = delivery_plan(now=now, priority=content.priority, category=category, user_settings=user_settings)
-        if (
-            plan.email_due is not None
-            and found.emails.get(user_id)
-            and found.allowed(user_id, category, ChannelKind.EMAIL)
-        ):
-            rows.append((notification_id, DeliveryChannel.EMAIL, "", plan.email_due, plan.email_digest))
-            if plan.email_due <= now and not plan.email_digest:
+        budgeted = _budgeted(content)
+        email_ok = bool(found.emails.get(user_id)) and found.allowed(user_id, category, ChannelKind.EMAIL)
+        to_digest = False  # past a budget: not dropped, but in the next digest email
+        targets = [
+            (push_channel, device_pk)
+            for push_channel, by_user in found.devices_by_user.items()
+            for device_pk in by_user.get(user_id, ())
+        ]
+        if plan.push_due is not None and targets and found.allowed(user_id, category, ChannelKind.PUSH):
+            limit = user_settings.push_per_hour
+            if budgeted and limit is not None and used[(user_id, "push")] >= limit:
+                # No push (stored as skipped, so "why" says so); its email, if any, waits for the digest too.
+                to_digest = True
+                for push_channel, device_pk in targets:
+                    rows.append(
+                        _NewDelivery(
+                            notification_id, push_channel, str(device_pk), now, False, SKIPPED, SkipReason.BUDGET
+                        )
+                    )
+            else:
+                used[(user_id, "push")] += 1
+                for push_channel, device_pk in targets:
+                    rows.append(_NewDelivery(notification_id, push_channel, str(device_pk), plan.push_due, False))
+                if plan.push_due <= now:
+                    immediate.add(content_id)
+        email: _NewDelivery | None = None
+        if email_ok and (plan.email_due is not None or to_digest):
+            email = _NewDelivery(notification_id, DeliveryChannel.EMAIL, "", plan.email_due or now, plan.email_digest)
+            limit = user_settings.email_per_hour
+            if budgeted and not email.digest and limit is not None and used[(user_id, "email")] >= limit:
+                to_digest = True
+            if to_digest and not email.digest:
+                email = email._replace(due_at=digest_slot(now, user_settings), digest=True, held_by=HELD_BY_BUDGET)
+            elif budgeted and not email.digest and limit is not None:
+                used[(user_id, "email")] += 1
+        if email is not None:
+            rows.append(email)
+            if email.due_at <= now and not email.digest:
                 immediate.add(content_id)
-        if plan.push_due is not None and found.allowed(user_id, category, ChannelKind.PUSH):
-            for push_channel, by_user in found.devices_by_user.items():
-                for device_pk in by_user.get(user_id, ()):
-                    rows.append((notification_id, push_channel, str(device_pk), plan.push_due, False))
-                    if plan.push_due <= now:
-                        immediate.add(content_id)
     _deliveries_insert(rows, now)
     if immediate:
         jobs.enqueue_on_commit(DISPATCH_TASK, sorted(immediate))
@@ -232,39 +310,30 @@ def _chunks(ids: Sequence[int], size: int = 5000) -> list[Any]:
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
-def _deliveries_insert(rows: Sequence[tuple[int, str, str, datetime, bool]], now: datetime) -> None:
+def _deliveries_insert(rows: Sequence[_NewDelivery], now: datetime) -> None:
     """One statement whatever the number of rows (bulk_create splits into ~80-row batches on SQLite)."""
     if not rows:
         return
     table = Delivery._meta.db_table
     columns = (
-        "notification_id, channel, target, due_at, digest, status, attempts, last_error, skip_reason, "
+        "notification_id, channel, target, due_at, digest, status, skip_reason, held_by, attempts, last_error, "
         "created_at, updated_at"
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, %s, 0, '', '', %s, %s "
-                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[]) "
-                "AS x(n, c, t, d, g) ON CONFLICT DO NOTHING",
-                [
-                    DeliveryStatus.PENDING,
-                    now,
-                    now,
-                    [r[0] for r in rows],
-                    [r[1] for r in rows],
-                    [r[2] for r in rows],
-                    [r[3] for r in rows],
-                    [r[4] for r in rows],
-                ],
+                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, s, r, h, 0, '', %s, %s "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[], %s::text[], "
+                "%s::text[], %s::text[]) AS x(n, c, t, d, g, s, r, h) ON CONFLICT DO NOTHING",
+                [now, now, *(list(column) for column in zip(*rows, strict=True))],
             )
         else:
             adapt = connection.ops.adapt_datetimefield_value
             created: Any = adapt(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, 0, '', '', %s, %s) "
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, '', %s, %s) "
                 "ON CONFLICT DO NOTHING",
-                [(n, c, t, adapt(d), g, DeliveryStatus.PENDING, created, created) for n, c, t, d, g in rows],
+                [(n, c, t, adapt(d), g, st, r, h, created, created) for n, c, t, d, g, st, r, h in rows],
             )
 
 

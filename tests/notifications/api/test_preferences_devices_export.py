@@ -17,7 +17,7 @@ def test_categories_list(alice_client):
 
 def test_preferences_get_and_patch(alice_client, alice):
     doc = alice_client.get(PREFS).json()
-    assert set(doc) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content"}
+    assert set(doc) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content", "budget"}
     response = alice_client.patch(
         PREFS,
         {
@@ -132,7 +132,7 @@ def test_export_has_own_data_with_masked_tokens(alice, bob):
     assert [n["title"] for n in data["notifications"]] == ["mine"]
     assert data["devices"]["webpush"][0]["registration_id"] == "…9876"
     assert "secret-endpoint" not in str(data)
-    assert set(data["preferences"]) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content"}
+    assert set(data["preferences"]) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content", "budget"}
 
 
 def test_patch_refuses_quiet_hours_that_start_when_they_end(alice_client, alice):
