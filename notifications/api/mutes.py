@@ -72,7 +72,8 @@ class GroupMuteListView(APIView):
             until=data.get("until"),
             duration=data.get("duration"),
         )
-        return Response(preference_selectors.group_mute_doc(mute), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(preference_selectors.group_mute_doc(mute), status=code)
 
 
 class GroupMuteDetailView(APIView):

@@ -15,9 +15,12 @@ def test_categories_list(alice_client):
     assert set(items[0]) == {"slug", "label", "description", "default_channels", "default_priority", "mandatory"}
 
 
+PREFERENCE_KEYS = {"channels", "quiet_hours", "email_digest", "muted_until", "email_content", "budget"}
+
+
 def test_preferences_get_and_patch(alice_client, alice):
     doc = alice_client.get(PREFS).json()
-    assert set(doc) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content", "budget"}
+    assert set(doc) == PREFERENCE_KEYS
     response = alice_client.patch(
         PREFS,
         {
@@ -132,7 +135,7 @@ def test_export_has_own_data_with_masked_tokens(alice, bob):
     assert [n["title"] for n in data["notifications"]] == ["mine"]
     assert data["devices"]["webpush"][0]["registration_id"] == "…9876"
     assert "secret-endpoint" not in str(data)
-    assert set(data["preferences"]) == {"channels", "quiet_hours", "email_digest", "muted_until", "email_content", "budget"}
+    assert set(data["preferences"]) == PREFERENCE_KEYS
 
 
 def test_patch_refuses_quiet_hours_that_start_when_they_end(alice_client, alice):
