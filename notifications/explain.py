@@ -5,18 +5,28 @@ own choice, the category default or a mandatory category), who sent it (producer
 shows them), and what happened to its email and push (the Delivery rows: status, when due, why held back, sent
 when, skipped why). Planning runs off the send path, so a fresh notification may still say `planning: pending`.
 
-Why a delivery was held is not stored; it is read back from the due time: the digest flag, the category's
+Why a delivery was held is mostly not stored; it is read back from the due time: the digest flag, the category's
 escalation delay, or a later time that the user's do-not-disturb or quiet hours explain (checked against the
-settings as they are now; `deferred` when they no longer do).
+settings as they are now; `deferred` when they no longer do). The fatigue budget is the exception: planning stores
+it (`Delivery.held_by = "budget"`, and a push past it is skipped with reason `budget`), since a digest due time
+cannot tell "your digest cadence" from "past your budget". A notification of a muted group says `muted` (stored on
+the row); `mute` is the mute that covers its group now, if any.
 """
 
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from preferences.models import Preference, UserSettings
-from preferences.selectors import MANDATORY_CHANNELS, channel_enabled, user_settings_get
+from preferences.selectors import (
+    MANDATORY_CHANNELS,
+    channel_enabled,
+    group_mute_doc,
+    group_mute_find,
+    user_settings_get,
+)
 
 from .delivery.policy import quiet_hours_end
 from .models import Category, ChannelKind, Delivery, DeliveryPlanPending, Notification
@@ -48,8 +58,10 @@ def _near(a: datetime, b: datetime | None) -> bool:
 
 
 def held_by(delivery: Delivery, *, sent_at: datetime, category: Category, settings: UserSettings) -> str | None:
-    """Why the delivery was due later than its notification: digest, escalation, do_not_disturb, quiet_hours,
-    deferred (by settings that have changed since); None when it was due at once."""
+    """Why the delivery was due later than its notification: budget (stored by planning), digest, escalation,
+    do_not_disturb, quiet_hours, deferred (by settings that have changed since); None when it was due at once."""
+    if delivery.held_by:
+        return delivery.held_by
     if delivery.digest:
         return "digest"
     if _near(delivery.due_at, sent_at) or delivery.due_at < sent_at:
@@ -79,6 +91,9 @@ def notification_explain(*, user: AbstractBaseUser, notification: Notification) 
     content, category = notification.content, notification.category
     settings = user_settings_get(user=user)
     deliveries = Delivery.objects.filter(notification=notification).order_by("due_at", "pk")
+    mute = group_mute_find(
+        user=user, group_key=content.group_key, category_id=notification.category_id, at=timezone.now()
+    )
     return {
         "id": str(notification.uuid),
         "category": {
@@ -91,6 +106,9 @@ def notification_explain(*, user: AbstractBaseUser, notification: Notification) 
         "sender": {"producer": content.producer, "actor": content.actor_id},
         "channels": _channel_reasons(user, category),
         "planning": _planning(notification),
+        "group_key": content.group_key,
+        "muted": notification.muted,
+        "mute": group_mute_doc(mute) if mute is not None else None,
         "deliveries": [
             {
                 "channel": d.channel,

@@ -10,9 +10,11 @@ from rest_framework.views import APIView
 from ..explain import notification_explain
 from ..models import DeliveryChannel, DeliveryStatus, Priority
 from .permissions import request_user
+from .serializers import GroupMuteSerializer
 from .views import E401, E404, _notification_or_404
 
-HELD_BY = ["digest", "escalation", "do_not_disturb", "quiet_hours", "deferred"]
+HELD_HELP = "Why it was due later than the send (budget: in the digest, past the user's budget)."
+HELD_BY = ["budget", "digest", "escalation", "do_not_disturb", "quiet_hours", "deferred"]
 
 
 class _CategorySerializer(serializers.Serializer):
@@ -42,7 +44,7 @@ class _DeliverySerializer(serializers.Serializer):
     channel = serializers.ChoiceField(DeliveryChannel.choices)
     status = serializers.ChoiceField(DeliveryStatus.choices)
     due_at = serializers.DateTimeField()
-    held_by = serializers.ChoiceField(HELD_BY, allow_null=True, help_text="Why it was due later than the send.")
+    held_by = serializers.ChoiceField(HELD_BY, allow_null=True, help_text=HELD_HELP)
     sent_at = serializers.DateTimeField(allow_null=True)
     skip_reason = serializers.CharField(allow_null=True)
     attempts = serializers.IntegerField(min_value=0)
@@ -55,6 +57,9 @@ class ExplanationSerializer(serializers.Serializer):
     sender = _SenderSerializer()
     channels = _ChannelsSerializer()
     planning = serializers.ChoiceField(["pending", "done"], help_text="Email/push planning runs after the send.")
+    group_key = serializers.CharField(allow_blank=True)
+    muted = serializers.BooleanField(help_text="It came in while its group was muted: no badge, email or push.")
+    mute = GroupMuteSerializer(allow_null=True, help_text="The mute that covers its group now, if any.")
     deliveries = _DeliverySerializer(many=True)
 
 

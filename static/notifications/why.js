@@ -28,8 +28,37 @@ async function load(details) {
   }
 }
 
+/** The fragment's forms (mute, unmute, turn a channel off) post in place and swap in the fragment the server
+ * answers with; without a script they post and land on the why page. */
+async function submitInPlace(event) {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.matches("[data-why-form]") || form.dataset.plain) return;
+  const body = form.closest(".n-why-body");
+  if (!body) return; // the why page itself: the ordinary post
+  event.preventDefault();
+  const data = new FormData(form);
+  if (event.submitter && event.submitter.name) data.set(event.submitter.name, event.submitter.value);
+  body.setAttribute("aria-busy", "true");
+  try {
+    const response = await fetch(`${form.action}?fragment=1`, { method: "POST", body: data, credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    body.innerHTML = await response.text(); // escaped by the server's template, like the fragment it replaces
+    const text = body.querySelector(".n-why-text");
+    if (text) {
+      text.setAttribute("tabindex", "-1"); // keyboard focus stays in the explanation that replaced the form
+      text.focus();
+    }
+  } catch {
+    form.dataset.plain = "1"; // fall back to the page round trip, with the button that was pressed
+    form.requestSubmit(event.submitter || undefined);
+  } finally {
+    body.removeAttribute("aria-busy");
+  }
+}
+
 /** `toggle` does not bubble: listen in the capture phase for every disclosure, present and future. */
 export function watchWhy(root = document) {
+  root.addEventListener("submit", submitInPlace);
   root.addEventListener("toggle", (event) => {
     const details = event.target;
     if (details instanceof HTMLDetailsElement && details.matches(".n-why") && details.open) load(details);
