@@ -38,6 +38,9 @@ FIELD_LABELS = {
     "email_digest": "Digest",
     "email_content": "Include the notification's text in emails",
     "muted_until": "Do not disturb",
+    "budget": "Limits",
+    "push_per_hour": "Pushes per hour",
+    "email_per_hour": "Emails per hour",
 }
 QUIET_PART_FIELDS = {"enabled": "quiet_enabled", "start": "quiet_start", "end": "quiet_end", "timezone": "timezone"}
 # Where the summary's link for a field's error goes: the control itself, or the first control of a group.
@@ -82,7 +85,18 @@ def _form_document(request: AuthedRequest, categories: list[Category]) -> dict[s
         },
         "email_digest": post.get("email_digest", ""),
         "email_content": "email_content" in post,
+        # Only the boxes the form sent: a form without them (an older page) leaves the limits as they are.
+        "budget": {key: _limit_field(post[key]) for key in services.BUDGET_FIELDS if key in post},
     }
+
+
+def _limit_field(value: str) -> Any:
+    """A budget box: empty is "no limit"; digits are the number; anything else goes to the service as typed, which
+    refuses it with the field's label."""
+    value = value.strip()
+    if not value:
+        return None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 6 else value
 
 
 def _error_text(field: str, message: str) -> str:
@@ -102,6 +116,9 @@ def page_errors(exc: ValidationError) -> list[dict[str, str]]:
             field = key
             if key == "quiet_hours" and error.code in QUIET_PART_FIELDS:
                 field = QUIET_PART_FIELDS[error.code]
+                text = str(error.message) % {**(error.params or {}), "part": FIELD_LABELS[field]}
+            elif key == "budget" and error.code in services.BUDGET_FIELDS:
+                field = str(error.code)
                 text = str(error.message) % {**(error.params or {}), "part": FIELD_LABELS[field]}
             else:
                 message = str(error.message)
@@ -183,6 +200,10 @@ def preferences_page(request: AuthedRequest) -> HttpResponse:
     settings = selectors.user_settings_get(user=user)
     saved = UserSettings.objects.filter(pk=user.pk).exists()
     quiet, email_digest, email_content = _shown_values(request, categories, settings)
+    if request.method == "POST":
+        budget = {key: request.POST.get(key, "") for key in services.BUDGET_FIELDS}
+    else:
+        budget = {key: getattr(settings, key) for key in services.BUDGET_FIELDS}
     field_errors: dict[str, list[str]] = {}
     described: dict[str, str] = {}
     for error in errors:
@@ -209,6 +230,17 @@ def preferences_page(request: AuthedRequest) -> HttpResponse:
             "dnd_on": shown_dnd != DND_OFF,
             "dnd_choices": DND_CHOICES,
             "devices": selectors.device_list(user=user),
+            "budget_rows": [
+                {
+                    "key": key,
+                    "label": FIELD_LABELS[key],
+                    "value": budget[key],
+                    "errors": field_errors.get(key, []),
+                    "described": described.get(key, ""),
+                }
+                for key in services.BUDGET_FIELDS
+            ],
+            "mutes": [_mute_row(m, settings.timezone) for m in selectors.group_mute_list(user=user, at=timezone.now())],
             "errors": errors,
             "field_errors": field_errors,
             "described": described,
@@ -266,4 +298,19 @@ def device_remove(request: AuthedRequest, kind: str, pk: int) -> HttpResponse:
     if not services.device_remove(user=request.user, kind=kind, device_id=pk):
         raise Http404
     messages.success(request, "Device removed.")
+    return redirect("preferences")
+
+
+def _mute_row(mute: Any, zone_name: str) -> dict[str, Any]:
+    until = f"until {dnd_until_label(mute.until, zone_name)}" if mute.until else "forever"
+    return {"id": mute.pk, "group_key": mute.group_key, "category": mute.category, "until": until}
+
+
+@login_required
+@require_POST
+def mute_remove(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Unmute from the preferences page. Another user's mute: 404, like a missing one."""
+    if not services.group_mute_delete(user=request.user, mute_id=pk):
+        raise Http404
+    messages.success(request, "Unmuted.")
     return redirect("preferences")
