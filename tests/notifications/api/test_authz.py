@@ -8,10 +8,13 @@ from django.utils import timezone
 from push_notifications.models import GCMDevice
 
 from notifications.models import Notification
+from preferences.models import GroupMute
+from preferences.services import group_mute_create
 from tests.factories import make_user, send
 from tests.notifications.api.conftest import client_for
 
 OWNER_TOKEN = "owner-fcm-token-0123456789"
+SECRET_GROUP = "owner-secret-group"
 
 # method, path, body, expected status per role. "{n}" is the owner's notification, "{d}" the owner's device token.
 ENDPOINTS = [
@@ -87,6 +90,19 @@ ENDPOINTS = [
         {"email_digest": "daily"},
         dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
     ),
+    ("get", "/api/v1/preferences/mutes/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
+    (
+        "post",
+        "/api/v1/preferences/mutes/",
+        {"group_key": "post:1", "duration": "8h"},
+        dict(anonymous=401, owner=201, other=201, sender=201, staff=201),
+    ),
+    (
+        "delete",
+        "/api/v1/preferences/mutes/{m}/",
+        None,
+        dict(anonymous=401, owner=204, other=404, sender=404, staff=404),
+    ),
     ("get", "/api/v1/devices/fcm/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/devices/fcm/{d}/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
     ("delete", "/api/v1/devices/fcm/{d}/", None, dict(anonymous=401, owner=204, other=404, sender=404, staff=404)),
@@ -127,6 +143,7 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
     secret = "owner-secret-title"
     notification = Notification.objects.get(uuid=send([owner], title=secret).notification_ids[0])
     GCMDevice.objects.create(user=owner, registration_id=OWNER_TOKEN)
+    owner_mute, _ = group_mute_create(user=owner, group_key=SECRET_GROUP)
     if payload == "SEND":
         payload = {"recipients": [owner.pk], "category": "comment", "title": "x"}
     elif payload == "BULK":
@@ -135,7 +152,7 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         payload = {"snoozed_until": (timezone.now() + timedelta(hours=1)).isoformat()}
     elif payload == "AUDIENCE":
         payload = {"audience": "all", "category": "comment", "title": "x"}
-    url = path.format(n=notification.uuid, d=OWNER_TOKEN)
+    url = path.format(n=notification.uuid, d=OWNER_TOKEN, m=owner_mute.pk)
     client = client_for(users[role])
     # when
     kwargs = {"format": "json"} if payload is not None else {}
@@ -145,6 +162,7 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
     if role != "owner":
         text = response.content.decode()
         assert secret not in text
+        assert SECRET_GROUP not in text
         assert OWNER_TOKEN not in text and OWNER_TOKEN[-4:] not in text.replace(str(notification.uuid), "")
     if (
         role in ("other", "sender", "staff")
@@ -160,3 +178,6 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         assert (notification.saved_at, notification.snoozed_until) == (None, None)
     if expected[role] >= 400 and "devices" in path:
         assert GCMDevice.objects.filter(registration_id=OWNER_TOKEN, user=owner).exists()
+    # the owner's mute goes only when the owner deletes it
+    owner_deleted = role == "owner" and method == "delete" and "mutes" in path
+    assert GroupMute.objects.filter(pk=owner_mute.pk, user=owner).exists() is not owner_deleted

@@ -143,3 +143,23 @@ def test_a_burst_planned_in_one_batch_is_counted_in_send_order(alice, vapid):
     # then the first two are pushed and the last goes into the digest
     skips = [Delivery.objects.get(notification__content__uuid=r.id, channel="webpush").skip_reason for r in results]
     assert skips == ["", "", "budget"]
+
+
+def test_the_why_says_a_push_past_the_budget_is_held_back_in_the_digest(alice, vapid, client):
+    # given alice spent her one push an hour, and a second high-priority comment was planned
+    _device(alice)
+    preferences_update(user=alice, budget={"push_per_hour": 1})
+    send([alice], priority="high")
+    second = send([alice], priority="high")
+
+    # when she asks why (API and page fragment)
+    client.force_login(alice)
+    why = client.get(f"/api/v1/notifications/{second.notification_ids[0]}/why/").json()
+    page = client.get(f"/notifications/{second.notification_ids[0]}/why/?fragment=1").content.decode()
+
+    # then the push says budget and the email waits for the digest because of the budget
+    assert sorted((d["channel"], d["status"], d["held_by"], d["skip_reason"]) for d in why["deliveries"]) == [
+        ("email", "pending", "budget", None),
+        ("webpush", "skipped", None, "budget"),
+    ]
+    assert page.count("held back by your budget: in the digest at ") == 2
