@@ -21,6 +21,7 @@ USERS = [
     "nora",
     "omar",
     "pia",
+    "quinn",
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
@@ -35,6 +36,7 @@ class Item:
     read: bool = False
     archived: bool = False
     url: str = ""
+    group_key: str = ""
 
 
 CATEGORIES = ["comment", "mention", "follow", "system", "announcement"]
@@ -79,6 +81,7 @@ INBOXES: dict[str, list[Item]] = {
     # saved (starred)
     "nora": [Item("Nora plain", "comment", "normal", 1), Item("Nora keep", "mention", "normal", 0)],
     "pia": [Item("Pia why", "comment", "normal", 0)],
+    "quinn": [Item("Quinn thread", "comment", "normal", 0, group_key="post:9")],
     # snooze
     "omar": [Item("Omar plain", "comment", "normal", 1), Item("Omar later", "mention", "normal", 0)],
     # opening marks read: one item with a link to another page, one without a link

@@ -38,6 +38,7 @@ def main() -> None:
                 title=item.title,
                 body=f"Body of {item.title}",
                 url=item.url,
+                group_key=item.group_key,
                 producer="browser-seed",
             )
             created = now - timedelta(days=item.days_ago, minutes=len(items) - index)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
-from tests.browser.pages import LIVE, axe_serious, bell, titles, wait_live
+from tests.browser.pages import LIVE, api_send, axe_serious, bell, titles, wait_live
 from tests.browser.test_center import server_state
 
 pytestmark = pytest.mark.browser
@@ -159,3 +159,38 @@ def test_why_opens_in_the_item_by_keyboard_and_is_accessible(browser, daphne_ser
         "href", "/preferences/#category-comment"
     )
     assert axe_serious(page, "center-why-open", artifacts) == []
+
+
+def test_mute_from_why_then_the_groups_new_one_arrives_without_toast_or_badge(browser, daphne_server, contexts):
+    # given quinn's center, live, with one unread notification of group post:9
+    context = login(browser, daphne_server, "quinn")
+    contexts.append(context)
+    page = context.new_page()
+    page.goto("/notifications/")
+    wait_live(page)
+    expect(bell(page)).to_have_accessible_name("Notifications, 1 unread")
+    item = page.locator("#notification-list .n-item", has_text="Quinn thread")
+
+    # when she opens "Why?" and mutes the group forever (the form posts in place)
+    item.locator(".n-why > summary").click()
+    body = item.locator(".n-why-body")
+    body.get_by_role("button", name="Mute this group forever").click()
+    expect(body).to_contain_text("This group is muted forever.", timeout=LIVE)
+
+    # and a new notification of that group arrives, then one of no group
+    api_send(daphne_server, "quinn", title="Quinn muted", group_key="post:9")
+    api_send(daphne_server, "quinn", title="Quinn loud")
+
+    # then both are in the list; only the second toasts and counts (frames arrive in order: once the second's
+    # toast shows, the first was handled, without one)
+    expect(page.locator("#toasts .toast", has_text="Quinn loud")).to_be_visible(timeout=LIVE)
+    expect(page.locator("#toasts .toast", has_text="Quinn muted")).to_have_count(0)
+    assert titles(page)[:2] == ["Quinn loud", "Quinn muted"]
+    expect(bell(page)).to_have_accessible_name("Notifications, 2 unread")
+
+    # and the preferences page lists the mute; Unmute removes it
+    page.goto("/preferences/")
+    mutes = page.locator("#mute-list")
+    expect(mutes).to_contain_text("post:9")
+    mutes.get_by_role("button", name="Unmute post:9").click()
+    expect(page.locator("#mute-empty")).to_be_visible(timeout=LIVE)
