@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from notifications.validation import datetime_external
 
-from .models import Preference, UserSettings
-from .services import quiet_times_check, timezone_names
+from .models import GroupMute, Preference, UserSettings
+from .services import BUDGET_MAX, quiet_times_check, timezone_names
 
 
 class UserSettingsForm(forms.ModelForm):
@@ -26,7 +26,21 @@ class UserSettingsForm(forms.ModelForm):
             "email_digest",
             "muted_until",
             "email_content",
+            "push_per_hour",
+            "email_per_hour",
         ]
+
+    def _limit(self, field: str) -> int | None:
+        value = self.cleaned_data.get(field)
+        if value is not None and not 1 <= value <= BUDGET_MAX:
+            raise forms.ValidationError(f"Empty (no limit) or 1..{BUDGET_MAX}.")
+        return value
+
+    def clean_push_per_hour(self) -> int | None:
+        return self._limit("push_per_hour")
+
+    def clean_email_per_hour(self) -> int | None:
+        return self._limit("email_per_hour")
 
     def clean_muted_until(self) -> datetime | None:
         value = self.cleaned_data.get("muted_until")
@@ -75,3 +89,18 @@ class UserSettingsAdmin(admin.ModelAdmin):
     list_filter = ["quiet_hours_enabled", "email_digest", "email_content"]
     search_fields = ["user__username", "user__email"]
     raw_id_fields = ["user"]
+
+
+@admin.register(GroupMute)
+class GroupMuteAdmin(admin.ModelAdmin):
+    """Staff see and remove mutes; users create them (preferences.services.group_mute_create also cancels the
+    group's pending deliveries, which a bare admin form would not)."""
+
+    list_display = ["user", "group_key", "category", "until", "created_at"]
+    list_filter = ["category"]
+    search_fields = ["user__username", "group_key"]
+    readonly_fields = ["user", "group_key", "category", "until", "created_at"]
+    list_select_related = ["user", "category"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
