@@ -144,8 +144,9 @@ def notifications_publish_on_commit(sends: Sequence[tuple[Content, Sequence[NewR
             head, middle, tail = parts.get(state) or parts.setdefault(state, new_frame_parts(shared, state))
             text = f"{head}{n.uuid}{middle}{n.seq}{tail}"
             message: Message = {"type": NOTIFICATION_CREATED, "seq": n.seq, "text": text}
-            if n.muted:
-                message["uncounted"] = True  # written read: the socket's unread count must not grow by it
+            if n.read_at is not None:
+                # Written read (a muted group's row): the socket's unread count must not grow by it.
+                message["uncounted"] = True
             messages.append((user_group(n.recipient_id), message))
     if messages:
         transaction.on_commit(lambda: _notifications_publish(messages))
