@@ -84,6 +84,13 @@ def request_examples(category: str, request: Any) -> dict[str, dict[str, dict[st
             "digest": _example("A daily email digest", {"email_digest": "daily"}),
             "quiet_hours": _example("Quiet hours at night, Paris time", {"quiet_hours": quiet}),
             "channel": _example(f"No email for {category}", {"channels": {category: {"email": False}}}),
+            "budget": _example("At most 3 pushes an hour, no email limit", {"budget": {"push_per_hour": 3}}),
+        },
+        "preferences_mutes_create": {
+            "week": _example("Mute the thread of post 42 for a week", {"group_key": "post:42", "duration": "week"}),
+            "category": _example(
+                f"Mute post 42's {category} notifications forever", {"group_key": "post:42", "category": category}
+            ),
         },
     }
     for kind, device in (("webpush", WEBPUSH_DEVICE), ("fcm", FCM_DEVICE), ("apns", APNS_DEVICE)):

@@ -7,6 +7,7 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from notifications import outbound
 from notifications.models import Content, Notification, WebhookEndpoint
+from preferences.models import GroupMute, UserSettings
 from preferences.selectors import preferences_get
 from tests.factories import send
 from tests.notifications.api.conftest import client_for
@@ -28,6 +29,7 @@ EXPECTED = {
     "notifications_partial_update",
     "notifications_send",
     "notifications_send_bulk",
+    "preferences_mutes_create",
     "preferences_partial_update",
     "webhooks_create",
     "webhooks_partial_update",
@@ -99,6 +101,11 @@ def test_every_request_body_example_is_accepted_as_is(staff, monkeypatch):
         ("https://hooks.example.com/notifications", ["notification.read"], staff.pk)
     ]
     assert set(GCMDevice.objects.values_list("name", flat=True)) == {"Work phone"}
+    assert set(GroupMute.objects.filter(user=staff).values_list("group_key", "category__slug")) == {
+        ("post:42", None),
+        ("post:42", "comment"),
+    }
+    assert UserSettings.objects.get(user=staff).push_per_hour == 3
 
 
 def test_mark_seen_example_fits_a_javascript_number(alice):
