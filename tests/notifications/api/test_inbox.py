@@ -61,6 +61,7 @@ def test_list_returns_the_contract_object(alice_client, alice):
         "is_read": False,
         "saved_at": None,
         "snoozed_until": None,
+        "muted": False,
     }
 
 
