@@ -220,6 +220,18 @@ class Delivery(models.Model):
     """One notification x external delivery channel x target. Unique, so a retry never sends twice."""
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    # Copied from the notification when planned, so the fatigue budget counts a user's last hour on its own index
+    # (delivery_budget_idx) instead of a join through every notification of the user. No constraint and no cascade
+    # of its own: the notification's cascade removes the row. Null on rows planned before it existed.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     channel = models.CharField(max_length=10, choices=DeliveryChannel.choices)
     # Device primary key for push, "" for the user's email address.
     target = models.CharField(max_length=100, blank=True)
@@ -252,6 +264,8 @@ class Delivery(models.Model):
                 condition=Q(status__in=["pending", "failed"]),
                 name="delivery_due_idx",
             ),
+            # The fatigue budget: a user's own emails and pushes of the last hour (digest rows never count).
+            models.Index(fields=["recipient", "created_at"], condition=Q(digest=False), name="delivery_budget_idx"),
         ]
 
     def __str__(self) -> str:

@@ -66,6 +66,7 @@ _INTERRUPTING = [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.
 
 class _NewDelivery(NamedTuple):
     notification_id: int
+    recipient_id: int
     channel: str
     target: str
     due_at: datetime
@@ -207,21 +208,21 @@ def _budgeted(content: Content) -> bool:
 def _budget_used(users: Any, *, now: datetime) -> dict[tuple[int, str], int]:
     """(user, kind) -> how many notifications emailed or pushed (or about to be) in the last BUDGET_WINDOW, for a
     chunk of a batch's users: ONE grouped query. A notification pushed to three devices is one interruption;
-    digest emails are not counted (one email per slot, whatever it holds). Reads the deliveries created in the
-    window (delivery_created_idx) joined to the batch's users."""
+    digest emails are not counted (one email per slot, whatever it holds). Reads each
+    user's own last hour on delivery_budget_idx (recipient, created_at; non-digest rows only)."""
     kind = Case(When(channel=DeliveryChannel.EMAIL, then=Value("email")), default=Value("push"))
     rows = (
         Delivery.objects.filter(
-            notification__recipient_id__in=users,
+            recipient_id__in=users,
             created_at__gte=now - BUDGET_WINDOW,
             digest=False,
             status__in=_INTERRUPTING,
         )
         .annotate(kind=kind)
-        .values("notification__recipient_id", "kind")
+        .values("recipient_id", "kind")
         .annotate(n=Count("notification_id", distinct=True))
     )
-    return {(r["notification__recipient_id"], r["kind"]): r["n"] for r in rows}
+    return {(r["recipient_id"], r["kind"]): r["n"] for r in rows}
 
 
 def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
@@ -271,20 +272,20 @@ def _plan(per_recipient: Sequence[Row], contents: dict[int, Content]) -> int:
                 # No push (stored as skipped, so "why" says so); its email, if any, waits for the digest too.
                 to_digest = True
                 for push_channel, device_pk in targets:
-                    rows.append(
-                        _NewDelivery(
-                            notification_id, push_channel, str(device_pk), now, False, SKIPPED, SkipReason.BUDGET
-                        )
-                    )
+                    skipped = _NewDelivery(notification_id, user_id, push_channel, str(device_pk), now, False)
+                    rows.append(skipped._replace(status=SKIPPED, skip_reason=SkipReason.BUDGET))
             else:
                 used[(user_id, "push")] += 1
                 for push_channel, device_pk in targets:
-                    rows.append(_NewDelivery(notification_id, push_channel, str(device_pk), plan.push_due, False))
+                    rows.append(
+                        _NewDelivery(notification_id, user_id, push_channel, str(device_pk), plan.push_due, False)
+                    )
                 if plan.push_due <= now:
                     immediate.add(content_id)
         email: _NewDelivery | None = None
         if email_ok and (plan.email_due is not None or to_digest):
-            email = _NewDelivery(notification_id, DeliveryChannel.EMAIL, "", plan.email_due or now, plan.email_digest)
+            due = plan.email_due or now
+            email = _NewDelivery(notification_id, user_id, DeliveryChannel.EMAIL, "", due, plan.email_digest)
             limit = user_settings.email_per_hour
             if budgeted and not email.digest and limit is not None and used[(user_id, "email")] >= limit:
                 to_digest = True
@@ -316,24 +317,24 @@ def _deliveries_insert(rows: Sequence[_NewDelivery], now: datetime) -> None:
         return
     table = Delivery._meta.db_table
     columns = (
-        "notification_id, channel, target, due_at, digest, status, skip_reason, held_by, attempts, last_error, "
-        "created_at, updated_at"
+        "notification_id, recipient_id, channel, target, due_at, digest, status, skip_reason, held_by, attempts, "
+        "last_error, created_at, updated_at"
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT n, c, t, d, g, s, r, h, 0, '', %s, %s "
-                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[], %s::text[], "
-                "%s::text[], %s::text[]) AS x(n, c, t, d, g, s, r, h) ON CONFLICT DO NOTHING",
+                f"INSERT INTO {table} ({columns}) SELECT n, u, c, t, d, g, s, r, h, 0, '', %s, %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[], "
+                "%s::text[], %s::text[], %s::text[]) AS x(n, u, c, t, d, g, s, r, h) ON CONFLICT DO NOTHING",
                 [now, now, *(list(column) for column in zip(*rows, strict=True))],
             )
         else:
             adapt = connection.ops.adapt_datetimefield_value
             created: Any = adapt(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, '', %s, %s) "
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '', %s, %s) "
                 "ON CONFLICT DO NOTHING",
-                [(n, c, t, adapt(d), g, st, r, h, created, created) for n, c, t, d, g, st, r, h in rows],
+                [(n, u, c, t, adapt(d), g, st, r, h, created, created) for n, u, c, t, d, g, st, r, h in rows],
             )
 
 
