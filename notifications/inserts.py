@@ -144,7 +144,7 @@ def _rows_build(
 
 def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) -> list[WrittenRow] | None:
     """PostgreSQL: one send written in ONE statement: the recipients checked (every id an active user), the content,
-    the seqs, the rows and the outbox row. Returns the rows, or None when it wrote nothing because a recipient is
+    the seqs, the rows (each muted or not, by the recipient's group mutes) and the outbox row. Returns the rows, or None when it wrote nothing because a recipient is
     not an active user or the content's (producer, idempotency key) exists already: the caller then takes the
     general path, which says which.
 
@@ -180,8 +180,8 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
             "s AS (INSERT INTO notifications_userseq (user_id, last_seq) SELECT r.id, 1 FROM r, c ORDER BY r.id "
             "ON CONFLICT (user_id) DO UPDATE SET last_seq = notifications_userseq.last_seq + 1 "
             "RETURNING user_id, last_seq), "
-            # The row ids are drawn by the server (gen_random_uuid, PostgreSQL 13+), as uuid4 would.
             f"m AS (SELECT s.user_id, s.last_seq, {muted_sql} AS muted FROM s), "
+            # The row ids are drawn by the server (gen_random_uuid, PostgreSQL 13+), as uuid4 would.
             f"n AS (INSERT INTO {Notification._meta.db_table} "
             "(uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, muted) "
             "SELECT gen_random_uuid(), m.user_id, c.id, %s, m.last_seq, %s, "
