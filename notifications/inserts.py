@@ -144,9 +144,9 @@ def _rows_build(
 
 def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) -> list[WrittenRow] | None:
     """PostgreSQL: one send written in ONE statement: the recipients checked (every id an active user), the content,
-    the seqs, the rows (each muted or not, by the recipient's group mutes) and the outbox row. Returns the rows, or None when it wrote nothing because a recipient is
-    not an active user or the content's (producer, idempotency key) exists already: the caller then takes the
-    general path, which says which.
+    the seqs, the rows (each muted or not, by the recipient's group mutes) and the outbox row. Returns the rows, or
+    None when it wrote nothing because a recipient is not an active user or the content's (producer, idempotency
+    key) exists already: the caller then takes the general path, which says which.
 
     Why one statement: a single send was five round trips (recipients, content, seqs, rows, commit), each with
     its client and server CPU; in autocommit this one is also its own transaction (no BEGIN/COMMIT trips). The
