@@ -164,3 +164,19 @@ def test_the_why_api_says_muted_and_names_the_mute(alice):
     assert (why["muted"], why["group_key"], why["deliveries"]) == (True, "post:42", [])
     assert why["mute"]["group_key"] == "post:42" and why["mute"]["until"] is None
     assert Notification.objects.get(uuid=result.notification_ids[0]).muted is True
+
+
+def test_the_why_fragment_of_a_muted_one_says_so_and_offers_unmute(alice_client, alice):
+    # given a mute of post:42 and a notification of that group, and one of another group
+    group_mute_create(user=alice, group_key="post:42")
+    muted = send([alice], group_key="post:42")
+    other = send([alice], group_key="post:43")
+
+    # when their why fragments are shown
+    muted_page = alice_client.get(f"/notifications/{_uuid(muted)}/why/?fragment=1").content.decode()
+    other_page = alice_client.get(f"/notifications/{_uuid(other)}/why/?fragment=1").content.decode()
+
+    # then the muted one says it came in muted, with no email or push, and offers unmute; the other does not
+    assert "It came in while you had muted this group" in muted_page
+    assert "No email or push for this one." in muted_page and "Unmute this group" in muted_page
+    assert "muted" not in other_page.replace("Mute this group", "")
