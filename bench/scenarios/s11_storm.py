@@ -62,10 +62,17 @@ def run(ctx: Context) -> list[Result]:
         p50 = result.metric("median hello", "s")
         dropped = result.metric("dropped sockets", "", target="0", goal=("<=", 0.0))
         rate = result.metric("handshakes per second per process", "/s", target="goal >= 1,000/s")
+        # CPU time per handshake, on each side: what a noisy machine's wall clock hides (the load generator and the
+        # web processes share the cores, so a slow storm is either side's cost).
+        server_cpu = result.metric("web process CPU per handshake", "ms")
+        client_cpu = result.metric("load generator CPU per handshake", "ms")
         for rep in range(ctx.reps):
             webs = webs_start(processes, django_env, Path(sys.executable).parent)  # a restart: fresh processes
             try:
+                cpu_before, client_before = sum(w.cpu_seconds() for w in webs), time.process_time()
                 times, errors = asyncio.run(_storm([w.port for w in webs], keys[:size]))
+                server_cpu.add((sum(w.cpu_seconds() for w in webs) - cpu_before) * 1000 / size)
+                client_cpu.add((time.process_time() - client_before) * 1000 / size)
             finally:
                 webs_stop(webs)
             slowest = max(times) if times else float("nan")
