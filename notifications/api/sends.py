@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from .. import services
 from ..models import Content, Priority
 from ..validation import ACTIONS_MAX, BODY_MAX, GROUP_KEY_MAX, IDEMPOTENCY_KEY_MAX, TITLE_MAX, URL_MAX
+from .devices import StrictCharField
 from .permissions import request_user
 from .serializers import ActionSerializer, validated_data
 from .views import E400, E401, E404
@@ -33,12 +34,12 @@ class SendUpdateSerializer(serializers.Serializer):
     """Only these keys; any other (category, priority, group_key, recipients, ...) is a 400 and nothing changes.
     The values are checked by the same rules as a send's (notifications.validation)."""
 
-    title = serializers.CharField(max_length=TITLE_MAX, required=False, help_text="Plain text.")
-    body = serializers.CharField(max_length=BODY_MAX, required=False, allow_blank=True, help_text="Plain text.")
-    url = serializers.CharField(
+    title = StrictCharField(max_length=TITLE_MAX, required=False, help_text="Plain text.")
+    body = StrictCharField(max_length=BODY_MAX, required=False, allow_blank=True, help_text="Plain text.")
+    url = StrictCharField(
         max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL or a relative path."
     )
-    image_url = serializers.CharField(
+    image_url = StrictCharField(
         max_length=URL_MAX, required=False, allow_blank=True, help_text="http(s) URL or a relative path."
     )
     actions = ActionSerializer(many=True, required=False, max_length=ACTIONS_MAX)  # type: ignore[call-arg]
@@ -76,7 +77,7 @@ class SendStateSerializer(serializers.Serializer):
 
 
 class RetractGroupSerializer(serializers.Serializer):
-    group_key = serializers.CharField(max_length=GROUP_KEY_MAX, help_text="Retract every send of yours with it.")
+    group_key = StrictCharField(max_length=GROUP_KEY_MAX, help_text="Retract every send of yours with it.")
 
 
 class RetractGroupResultSerializer(serializers.Serializer):
