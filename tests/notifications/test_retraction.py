@@ -1,13 +1,16 @@
 """The producer's update and retraction services (notifications/retraction.py): lookups, validation, what leaves
 which view, the counts, webhooks, broadcasts, and what a retracted row can no longer become."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import selectors
+from notifications import realtime, selectors
 from notifications.models import (
     Category,
     Content,
@@ -16,6 +19,8 @@ from notifications.models import (
     WebhookEndpoint,
     WebhookEventPending,
 )
+from notifications.payloads import notification_payload
+from notifications.realtime import publishing
 from notifications.services import (
     SendRetracted,
     notification_archive,
@@ -28,7 +33,7 @@ from notifications.services import (
     notifications_retract_group,
     notify,
 )
-from tests.factories import make_user, send
+from tests.factories import make_user, make_users, send
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +224,50 @@ def test_a_broadcast_retracted_midway_writes_no_further_batch(alice, bob):
     notification_retract(send_id=content.uuid, actor=staff)
     assert notification_broadcast_batch(content_id=content.pk, audience="all", batch_size=1) == 0
     assert Notification.objects.filter(content=content).count() == 1
+
+
+# Content that could confuse the text parts: quotes, escapes, and the probe id and seq themselves.
+TRICKY = {
+    "title": 'He said "hi" \\ — 00000000-0000-0000-0000-000000000000',
+    "body": "-918273645",
+    "data": {"seq": -918273645, "id": "00000000-0000-0000-0000-000000000000"},
+}
+
+
+def test_update_frames_equal_the_ordinary_encoding_of_each_stored_row(
+    crm, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a send to three users, one of whom read it (another row state)
+    users = make_users(3, prefix="upd")
+    sent = notify(recipients=users, category="comment", title="Draft", actor=crm)
+    Notification.objects.filter(uuid=sent.notification_ids[0]).update(read_at=timezone.now())
+    published: list = []
+    monkeypatch.setattr(publishing, "publish", published.extend)
+    # when it is updated with tricky content
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_update(send_id=sent.id, actor=crm, **TRICKY)
+    # then each recipient's frame is notification_updated with exactly its stored row's payload
+    rows = Notification.objects.filter(content=sent.content).select_related("content", "category")
+    stored = {n.recipient_id: n for n in rows}
+    assert len(published) == 3
+    for group, message in published:
+        row = stored[int(group.removeprefix("user."))]
+        assert message["type"] == realtime.CONTENT_CHANGED
+        frame = json.loads(message["text"])
+        expected = {"type": "notification_updated", "ids": [str(row.uuid)], "notification": notification_payload(row)}
+        assert frame == expected
+        assert list(frame["notification"]) == list(notification_payload(row))
+
+
+def test_retraction_costs_the_same_queries_for_one_recipient_as_for_fifty(crm):
+    # given two sends, to one user and to fifty (and a first retraction: per-process caches are loaded by then)
+    notification_retract(send_id=notify(recipients=[crm], category="comment", title="warm", actor=crm).id, actor=crm)
+    one = notify(recipients=make_users(1, prefix="one"), category="comment", title="one", actor=crm)
+    many = notify(recipients=make_users(50, prefix="many"), category="comment", title="many", actor=crm)
+    # when each is retracted, then the second costs no more queries than the first: no per-recipient round trip
+    with CaptureQueriesContext(connection) as small:
+        notification_retract(send_id=one.id, actor=crm)
+    with CaptureQueriesContext(connection) as large:
+        notification_retract(send_id=many.id, actor=crm)
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert Notification.objects.filter(content=many.content, archived_at__isnull=True).count() == 0
