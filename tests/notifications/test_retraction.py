@@ -3,6 +3,7 @@ which view, the counts, webhooks, broadcasts, and what a retracted row can no lo
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -227,7 +228,7 @@ def test_a_broadcast_retracted_midway_writes_no_further_batch(alice, bob):
 
 
 # Content that could confuse the text parts: quotes, escapes, and the probe id and seq themselves.
-TRICKY = {
+TRICKY: dict[str, Any] = {
     "title": 'He said "hi" \\ — 00000000-0000-0000-0000-000000000000',
     "body": "-918273645",
     "data": {"seq": -918273645, "id": "00000000-0000-0000-0000-000000000000"},
