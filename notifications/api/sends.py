@@ -87,7 +87,9 @@ class RetractGroupResultSerializer(serializers.Serializer):
 
 class ByKeyQuerySerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(
-        max_length=IDEMPOTENCY_KEY_MAX, help_text="The Idempotency-Key the send was made with (yours)."
+        max_length=IDEMPOTENCY_KEY_MAX,
+        trim_whitespace=False,  # a key is matched exactly, as it was stored
+        help_text="The Idempotency-Key the send was made with (yours).",
     )
 
 

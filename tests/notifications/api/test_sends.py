@@ -4,6 +4,7 @@ retract by group_key; another producer and the recipients get 404 and nothing ch
 import pytest
 
 from notifications.models import Content, Notification
+from notifications.services import notify
 from tests.factories import make_user
 from tests.notifications.api.conftest import client_for
 
@@ -150,3 +151,14 @@ def test_retract_by_group_key_takes_only_the_callers_sends(sender_client, alice)
 def test_an_unknown_send_id_is_a_404(sender_client, bad):
     assert sender_client.get(f"/api/v1/notifications/sends/{bad}/").status_code == 404
     assert sender_client.post(f"/api/v1/notifications/sends/{bad}/retract/").status_code == 404
+
+
+def test_a_by_key_lookup_matches_the_key_exactly_and_refuses_what_no_key_can_be(sender, sender_client, alice):
+    # given a send made through the Python API with a key that has a space at its end
+    sent = notify(recipients=[alice], category="comment", title="Spaced", actor=sender, idempotency_key="k ")
+    # then only that exact key finds it, and a NUL in the key is a 400 (never a database error)
+    assert sender_client.get("/api/v1/notifications/sends/by-key/?idempotency_key=k%20").json()["id"] == str(sent.id)
+    assert sender_client.get("/api/v1/notifications/sends/by-key/?idempotency_key=k").status_code == 404
+    assert sender_client.get("/api/v1/notifications/sends/by-key/?idempotency_key=k%00").status_code == 400
+    nul = sender_client.post("/api/v1/notifications/retract/", {"group_key": "a\x00"}, format="json")
+    assert nul.status_code == 400
