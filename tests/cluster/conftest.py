@@ -16,7 +16,7 @@ from .topology import Cluster, tools_missing
 
 # Per test, its own users (tickets and sends are rate-limited per user; inboxes stay separate).
 USERS_PER_TEST = 6
-TESTS = ("fanout", "sync", "kill", "pgbouncer", "shard")
+TESTS = ("fanout", "sync", "kill", "pgbouncer", "shard", "mail", "rolling")
 
 USERS_CODE = """
 import json

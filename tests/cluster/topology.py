@@ -72,10 +72,14 @@ TOOLS = ("ip", "haproxy", "pgbouncer", "redis-server")
 # script behind it runs a node of our own (as root, with RABBITMQ_* pointing into the work directory).
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 # How often workers and beat look for due deliveries and stuck rows: a fault test waits seconds, not minutes.
+# A task claims its whole batch at once and sends it one message after another, so a live task's rows must be done
+# well within the sending timeout, else the sweeper hands them to a second worker (production: the task time limit,
+# 120 s, is below the 180 s timeout). Here: batches of 4, the test's mail sink holding each message 0.3 s.
 DELIVERY_TIMING = {
     "DELIVERY_DISPATCH_INTERVAL": "0.5",
     "DELIVERY_LEASE_SECONDS": "1",
-    "DELIVERY_SENDING_TIMEOUT": "3",
+    "DELIVERY_BATCH_SIZE": "4",
+    "DELIVERY_SENDING_TIMEOUT": "6",
     "DELIVERY_SWEEP_INTERVAL": "1",
     "DELIVERY_RETRY_BASE": "0.5",
 }
