@@ -333,3 +333,72 @@ def test_f_worker1_killed_mid_delivery_and_the_broker_stopped_every_email_is_sen
     assert {worker1, cluster.addr("worker2")} <= set(handler.peers)
     # and no producer ever got anything but 201: a broker outage is not a web outage
     assert retried == []
+
+
+def rolling_restart(cluster: Cluster) -> None:
+    """One web host after the other: SIGTERM, wait for it to exit, start it, wait until lb sends it traffic again."""
+    for host in WEB_HOSTS:
+        cluster.kill(host, signal.SIGTERM)
+        cluster.web_start(host)
+        cluster.wait_lb_up()
+
+
+@async_test
+async def test_g_rolling_restart_of_both_web_hosts_under_a_steady_send_rate_loses_nothing(cluster, accounts):
+    recipients = users(accounts, "rolling")
+    placed = {u["id"]: await open_on_both(cluster, u["token"]) for u in recipients}
+    sockets = [s for p in placed.values() for s in p.values()]
+    producer = accounts["producer"]["token"]
+    retried: list[tuple[int | str, str]] = []
+    done = asyncio.Event()
+    sent = 0
+
+    async def produce() -> None:
+        # a steady rate through lb (one send to all six every 50 ms) for the whole restart
+        nonlocal sent
+        while not done.is_set():
+            body = send_body(recipients, f"r{sent}")
+            response = await asyncio.to_thread(api_retrying, cluster, "POST", SEND, producer, json=body, seen=retried)
+            assert response.status_code == 201, response.text
+            sent += 1
+            await asyncio.sleep(0.05)
+
+    async def stay_connected(s: Socket) -> None:
+        # what the browser module does: on a drop, reconnect through lb and resume from the last seq
+        while True:
+            closed = asyncio.ensure_future(s.closed.wait())
+            finished = asyncio.ensure_future(done.wait())
+            await asyncio.wait([closed, finished], return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            finished.cancel()
+            if s.closed.is_set():
+                await s.reconnect()
+            elif done.is_set():
+                return
+
+    async def restart() -> None:
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(rolling_restart, cluster)
+        await asyncio.sleep(1.0)
+        done.set()
+
+    try:
+        await asyncio.gather(produce(), restart(), *(stay_connected(s) for s in sockets))
+        truths = {uid: await asyncio.to_thread(inbox, cluster, uid) for uid in placed}
+        assert sent > 20 and all(len(t) == sent for t in truths.values())  # each send written once
+
+        def complete() -> bool:
+            return all(s.ids == set(truths[uid]) for uid, p in placed.items() for s in p.values())
+
+        assert await wait_until(complete, timeout=30), {
+            f"{uid}/{host}": sorted(set(truths[uid].values()) - {n["seq"] for n in s.arrivals})
+            for uid, p in placed.items()
+            for host, s in p.items()
+        }
+        assert all(len(s.hosts) >= 2 for s in sockets)  # every socket was dropped by a restart and came back
+        # SIGTERM closes a host's listening socket first: lb retries what the host refused on the other one
+        assert retried == []
+    finally:
+        for s in sockets:
+            await s.close()
+        await asyncio.to_thread(cluster.wait_lb_up)
