@@ -12,7 +12,7 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from .topology import Cluster
+from bench.harness.cluster import Cluster
 
 RETRYABLE = {502, 503, 504}
 

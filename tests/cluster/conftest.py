@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from bench.harness.cluster import Cluster, tools_missing
 from bench.harness.live import database_url
 from tests.conftest import service_missing
-
-from .topology import Cluster, tools_missing
 
 # Per test, its own users (tickets and sends are rate-limited per user; inboxes stay separate).
 USERS_PER_TEST = 6

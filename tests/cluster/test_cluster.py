@@ -1,4 +1,4 @@
-"""The same code on several hosts (tests/cluster/topology.py): sends and sockets through HAProxy across two web
+"""The same code on several hosts (bench/harness/cluster.py): sends and sockets through HAProxy across two web
 hosts, the channel layer sharded over two Redis servers, PostgreSQL behind PgBouncer in transaction mode, Celery
 workers and beat on RabbitMQ; then a web host SIGKILLed mid-stream, PgBouncer restarted, a Redis shard stopped and
 started again mid-stream, a worker SIGKILLed mid-delivery with the broker stopped, and both web hosts restarted one
@@ -17,11 +17,11 @@ import pytest
 import requests
 from channels_redis.utils import _consistent_hash
 
+from bench.harness.cluster import WEB_HOSTS, Cluster, wait_for
 from tests.notifications.realtime_helpers import async_test
 
 from .clients import Socket, api, api_retrying, inbox, open_on_both, wait_until
 from .conftest import USERS_PER_TEST
-from .topology import WEB_HOSTS, Cluster, _wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -297,7 +297,7 @@ def test_f_worker1_killed_mid_delivery_and_the_broker_stopped_every_email_is_sen
 
     def kill_worker1_mid_transaction() -> None:
         # the moment the mail sink sees worker1 start a message (its DATA is held for 0.3 s), SIGKILL worker1
-        _wait(lambda: worker1 in handler.peers, "worker1 delivering", 60)
+        wait_for(lambda: worker1 in handler.peers, "worker1 delivering", 60)
         cluster.kill("worker1", signal.SIGKILL)
         killed.set()
 
@@ -321,9 +321,9 @@ def test_f_worker1_killed_mid_delivery_and_the_broker_stopped_every_email_is_sen
 
     # then every due email is sent, none more than twice, and at most one twice in all
     expected = {(f"mail{i}@example.com", title) for i in range(len(recipients)) for title in titles}
-    _wait(lambda: set(mails(cluster, "mail-")) == expected, "every email sent", 90)
+    wait_for(lambda: set(mails(cluster, "mail-")) == expected, "every email sent", 90)
     ids = [u["id"] for u in recipients]
-    _wait(lambda: deliveries(cluster, ids) == {"sent": len(expected)}, "every email Delivery row sent", 30)
+    wait_for(lambda: deliveries(cluster, ids) == {"sent": len(expected)}, "every email Delivery row sent", 30)
     time.sleep(1.0)  # a second copy would arrive right behind
     counts = mails(cluster, "mail-")
     assert set(counts) == expected

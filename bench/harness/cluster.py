@@ -124,7 +124,7 @@ def _psql(admin_url: str, sql: str, *, database: str = "postgres") -> str:
     )
 
 
-def _wait(
+def wait_for(
     predicate: Any, what: str, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None, log: Path | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
@@ -378,7 +378,7 @@ class Cluster:
 
     def _await(self, name: str, predicate: Any, what: str, timeout: float = 30.0) -> None:
         """Wait for a process's readiness; fail at once (with its log) if it exited."""
-        _wait(predicate, what, timeout, proc=self.procs[name], log=self.workdir / f"{name}.log")
+        wait_for(predicate, what, timeout, proc=self.procs[name], log=self.workdir / f"{name}.log")
 
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
@@ -556,7 +556,7 @@ class Cluster:
 
     def wait_lb_up(self, timeout: float = 30.0) -> None:
         """Until HAProxy's checks see both web hosts up again (after a fault a test made)."""
-        _wait(lambda: self.lb_servers_up() == set(WEB_HOSTS), "both web hosts up behind lb", timeout)
+        wait_for(lambda: self.lb_servers_up() == set(WEB_HOSTS), "both web hosts up behind lb", timeout)
 
     def haproxy_command(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX) as s:
