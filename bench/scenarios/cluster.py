@@ -38,12 +38,6 @@ def run(ctx: Context) -> list[Result]:
         "repetitions": reps,
         "warm-up": "2 s at 500/s after each connect, not counted",
     }
-        "clients": CLIENTS,
-        "web hosts": len(WEB_HOSTS),
-        "seconds per rate": duration,
-        "repetitions": reps,
-        "warm-up": "2 s at 500/s after each connect, not counted",
-    }
     s1 = Result("S1-cluster", "S1 on the cluster: direct to the web hosts vs through lb, same run", params=dict(params))
     s2 = Result("S2-cluster", "S2 on the cluster (1,000/s): direct vs through lb, same run", params=dict(params))
     top = {p: s1.metric(f"{p}: highest sustained rate (no loss, p99 <= 100 ms)", "/s") for p in PATHS}
