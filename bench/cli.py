@@ -24,7 +24,7 @@ SCENARIOS = {
     "cluster": ("bench.scenarios.cluster", "S1 + S2 on the cluster: direct to two web hosts vs through HAProxy (root)"),
     "s6": ("bench.scenarios.realtime:run_idle", "S6 + S3 frame: idle connections, RSS, one send to all of them"),
 }
-ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api"}
+ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api", "s1-cluster": "cluster", "s2-cluster": "cluster"}
 
 
 def _raise_fd_limit() -> None:
