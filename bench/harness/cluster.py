@@ -604,7 +604,8 @@ class Cluster:
 def main() -> None:
     missing = tools_missing()
     if missing:
-        sys.exit(f"missing: {', '.join(missing)} (apt-get install haproxy pgbouncer redis-server iproute2; as root)")
+        packages = "haproxy pgbouncer redis-server rabbitmq-server iproute2"
+        sys.exit(f"missing: {', '.join(missing)} (apt-get install {packages}; as root)")
     cluster = Cluster()
     stop = False
 
