@@ -24,6 +24,10 @@ LOW = 250.0
 ROWS = (("throughput", "delivered", "/s"), ("p50_ms", "p50", "ms"), ("p99_ms", "p99", "ms"))
 
 
+def kept(r: dict[str, Any]) -> bool:
+    return r["lost"] == 0 and r["throughput"] >= 0.95 * r["offered"] and r["p99_ms"] <= 1000
+
+
 def run(ctx: Context) -> list[Result]:
     missing = tools_missing()
     if missing:
@@ -44,6 +48,9 @@ def run(ctx: Context) -> list[Result]:
     s2 = Result("S2-cluster", "S2 on the cluster (1,000/s): direct vs through lb, same run", params=dict(params))
     top = {p: s1.metric(f"{p}: highest sustained rate (no loss, p99 <= 100 ms)", "/s") for p in PATHS}
     rate_ratio = s1.metric("lb / direct sustained rate", "%", target=">= 90 %", goal=(">=", 90.0))
+    # A loaded box may sustain nothing at p99 <= 100 ms on either path; the ladder's own bound still compares them.
+    loose = {p: s1.metric(f"{p}: highest rate kept (no loss, >= 95 % delivered, p99 <= 1 s)", "/s") for p in PATHS}
+    loose_ratio = s1.metric("lb / direct, rate kept at p99 <= 1 s", "%", target=">= 90 %", goal=(">=", 90.0))
     p50 = {p: s2.metric(f"{p}: p50", "ms") for p in PATHS}
     p99 = {p: s2.metric(f"{p}: p99", "ms") for p in PATHS}
     lost = {p: s2.metric(f"{p}: lost", "frames", target="0", goal=("<=", 0.0)) for p in PATHS}
@@ -75,6 +82,7 @@ def run(ctx: Context) -> list[Result]:
                         r["rep"] = rep
                     runs += results
                     top[path].add(max((r["throughput"] for r in results if sustained(r)), default=0))
+                    loose[path].add(max((r["throughput"] for r in results if kept(r)), default=0))
                     at_1000[path] = next(r for r in results if r["offered"] == 1000.0)
                     at_low[path] = next(r for r in results if r["offered"] == LOW)
                     low50[path].add(at_low[path]["p50_ms"])
@@ -83,6 +91,8 @@ def run(ctx: Context) -> list[Result]:
                     lost[path].add(at_1000[path]["lost"])
                 direct, through = top["direct"].values[-1], top["lb"].values[-1]
                 rate_ratio.add(100 * through / direct if direct else math.nan)
+                direct, through = loose["direct"].values[-1], loose["lb"].values[-1]
+                loose_ratio.add(100 * through / direct if direct else math.nan)
                 hop50.add(at_1000["lb"]["p50_ms"] - at_1000["direct"]["p50_ms"])
                 hop99.add(at_1000["lb"]["p99_ms"] - at_1000["direct"]["p99_ms"])
                 hop_low.add(at_low["lb"]["p50_ms"] - at_low["direct"]["p50_ms"])
