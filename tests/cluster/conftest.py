@@ -1,7 +1,8 @@
 """The cluster, started once for the tests of a module and removed after them (also when one fails).
 
 Skipped on the embedded default (no PostgreSQL); with REQUIRE_SERVICES=1 (CI's PostgreSQL pass) a missing tool
-(ip, haproxy, pgbouncer, redis-server) or missing root fails the tests instead."""
+(ip, haproxy, pgbouncer, redis-server, rabbitmq-server) or missing root fails the
+tests instead."""
 
 from collections.abc import Iterator
 from typing import Any
