@@ -39,7 +39,7 @@ UNREAD = {"read_at__isnull": True, "archived_at__isnull": True, "snoozed_until__
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("content", "category")
+    return Notification.objects.filter(recipient=user).select_related("content", "content__actor", "category")
 
 
 def notification_list(

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import realtime, selectors
+from . import grouping, realtime, selectors
 from .broadcasts import (
     AUDIENCE_ALL,
     AUDIENCE_GROUP_PREFIX,
@@ -57,6 +57,7 @@ __all__ = [
     "notification_archive",
     "notification_broadcast",
     "notification_broadcast_batch",
+    "notification_group_mark_read",
     "notification_mark_all_read",
     "notification_mark_read",
     "notification_mark_seen",
@@ -124,6 +125,7 @@ def notification_update_state(
                 user_id=user.pk,
                 ids=list(changed.values()),
                 unread_count=selectors.notification_unread_count(user=user),
+                unread_groups=grouping.notification_unread_groups(user=user),
                 read=read,
                 archived=archived,
                 extra=None if saved is None else {"saved": saved},
@@ -132,6 +134,15 @@ def notification_update_state(
 
 
 def notification_mark_read(*, user: AbstractBaseUser, ids: Iterable[UUID | str]) -> list[UUID]:
+    return notification_update_state(user=user, ids=ids, read=True)
+
+
+def notification_group_mark_read(*, user: AbstractBaseUser, id: UUID | str) -> list[UUID]:
+    """Read a group: every unread member of the notification's group up to it (a member that arrived after it was
+    not seen yet and stays unread), through notification_update_state, so other tabs sync and pending email/push
+    are cancelled for all of them. Not grouped: just that one. Another user's id (or none): DoesNotExist."""
+    notification = selectors.notification_get(user=user, id=id)
+    ids = list(grouping.group_members(user=user, notification=notification).values_list("uuid", flat=True))
     return notification_update_state(user=user, ids=ids, read=True)
 
 
@@ -172,6 +183,7 @@ def notification_mark_all_read(
             user_id=user.pk,
             ids=list(rows.values()),
             unread_count=selectors.notification_unread_count(user=user),
+            unread_groups=grouping.notification_unread_groups(user=user),
             read=True,
         )
     return len(rows)
@@ -241,6 +253,7 @@ def notification_snooze(*, user: AbstractBaseUser, ids: Iterable[UUID | str], un
             user_id=user.pk,
             ids=list(rows.values()),
             unread_count=selectors.notification_unread_count(user=user),
+            unread_groups=grouping.notification_unread_groups(user=user),
             extra={"snoozed_until": until.isoformat()},
         )
     return list(rows.values())
@@ -280,7 +293,9 @@ def _woken_publish(pks: list[int]) -> list[Notification]:
     """One query for the woken rows and their contents; their frames go out after commit, one publish per batch."""
     if not pks:
         return []
-    rows = list(Notification.objects.filter(pk__in=pks).select_related("content", "category").order_by("seq"))
+    rows = list(
+        Notification.objects.filter(pk__in=pks).select_related("content", "content__actor", "category").order_by("seq")
+    )
     by_content: dict[int, list[Notification]] = defaultdict(list)
     contents: dict[int, Content] = {}
     for row in rows:

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, explain, export, preferences, views, webhooks
+from . import devices, explain, export, groups, preferences, views, webhooks
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -25,6 +25,12 @@ urlpatterns = [
     path("notifications/mark-seen/", views.NotificationMarkSeenView.as_view(), name="api-notification-mark-seen"),
     path(
         "notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"
+    ),
+    path("notifications/<str:id>/group/", groups.NotificationGroupView.as_view(), name="api-notification-group"),
+    path(
+        "notifications/<str:id>/group/read/",
+        groups.NotificationGroupReadView.as_view(),
+        name="api-notification-group-read",
     ),
     path("notifications/<str:id>/why/", explain.NotificationExplainView.as_view(), name="api-notification-why"),
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),

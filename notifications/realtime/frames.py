@@ -69,8 +69,11 @@ def new_frame_parts(shared: dict[str, Any], state: FrameState) -> tuple[str, str
     return head, middle, tail
 
 
-def unread_count_frame(count: int) -> str:
-    return f'{{"type":"unread_count","count":{int(count)}}}'
+def unread_count_frame(count: int, groups: int | None = None) -> str:
+    """`groups` (the count with each group counted once) rides along where it was counted: after a state change."""
+    if groups is None:
+        return f'{{"type":"unread_count","count":{int(count)}}}'
+    return f'{{"type":"unread_count","count":{int(count)},"groups":{int(groups)}}}'
 
 
 def session_fingerprint(session_key: str | None) -> str:

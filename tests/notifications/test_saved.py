@@ -72,7 +72,7 @@ def test_saving_publishes_notification_updated_with_saved_after_commit(
     assert group == realtime.user_group(alice.pk)
     assert message["texts"] == [
         f'{{"type":"notification_updated","ids":["{n.uuid}"],"saved":true}}',
-        '{"type":"unread_count","count":1}',
+        '{"type":"unread_count","count":1,"groups":1}',
     ]
 
 
