@@ -10,6 +10,7 @@ newest of their group, one query; the summaries of the page's groups are one mor
 members), never one per group. Both read the user's unread rows only, through the partial unread index.
 """
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from .models import Notification
+from .payloads import notification_item
 from .selectors import UNREAD
 
 # Member ids a summary lists (newest first); `count` is always the exact number of members.
@@ -60,6 +62,7 @@ class GroupSummary:
     member_ids: list[UUID] = field(default_factory=list)  # newest first, at most GROUP_MEMBERS_MAX
     actors: list[str] = field(default_factory=list)  # distinct names, newest first, at most GROUP_ACTORS_MAX
     actor_count: int = 0
+    actor_ids: list[int] = field(default_factory=list)  # every distinct actor (the page counts newcomers with it)
     unseen: bool = False  # a member was not seen yet (the bell's badge counts the group once)
 
     @property
@@ -150,7 +153,8 @@ def group_summaries(
             if len(summary.actors) < GROUP_ACTORS_MAX:
                 summary.actors.append(actor_display_name(first_name=first, last_name=last, username=username))
     for identity, summary in summaries.items():
-        summary.actor_count = len(actor_ids[identity])
+        summary.actor_ids = actor_ids[identity]
+        summary.actor_count = len(summary.actor_ids)
     return summaries
 
 
@@ -159,6 +163,26 @@ def page_group_summaries(*, user: AbstractBaseUser, page: Sequence[Notification]
     identities = {n.pk: (n.category_id, n.content.group_key) for n in page if is_groupable(n)}
     summaries = group_summaries(user=user, identities=identities.values())
     return {pk: summaries[identity] for pk, identity in identities.items() if identity in summaries}
+
+
+def notification_items_grouped(*, user: AbstractBaseUser, page: Sequence[Notification]) -> list[dict[str, Any]]:
+    """What templates render for a grouped page: each item (payloads.notification_item) with `group` when it stands
+    for a group, carrying what the live module needs to merge newcomers into it (data-group-* attributes)."""
+    summaries = page_group_summaries(user=user, page=page)
+    items = []
+    for n in page:
+        item = notification_item(n)
+        summary = summaries.get(n.pk)
+        if summary is not None:
+            item["group"] = {
+                **summary.as_dict(),
+                "unseen": summary.unseen,
+                "members_attr": " ".join(str(i) for i in summary.member_ids),
+                "actors_json": json.dumps(summary.actors),
+                "actor_ids_attr": " ".join(str(i) for i in summary.actor_ids),
+            }
+        items.append(item)
+    return items
 
 
 def group_members(*, user: AbstractBaseUser, notification: Notification) -> QuerySet[Notification]:

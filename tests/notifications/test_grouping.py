@@ -163,3 +163,33 @@ def test_the_group_endpoints_answer_404_for_another_users_or_a_bad_id(alice, bob
     assert client.post(f"{LIST}{ids[0]}/group/read/").status_code == 404
     assert client.get(f"{LIST}not-a-uuid/group/").status_code == 404
     assert Notification.objects.get(uuid=ids[0]).read_at is None
+
+
+# --- The server-rendered center ---------------------------------------------------------------------------------
+
+
+def test_the_center_renders_a_group_as_one_item_with_its_summary_and_the_bell_counts_it_once(client, alice, bob, carol):
+    ids = _comments(alice, [bob, carol, bob])
+    send([alice], title="Solo")
+    client.force_login(alice)
+    html = client.get("/notifications/").content.decode()
+    assert html.count('class="n-item') == 2
+    assert f'id="n-{ids[-1]}"' in html and f'id="n-{ids[0]}"' not in html
+    assert "bob and Carol Jones · 3 notifications" in html
+    assert f'data-group-members="{ids[2]} {ids[1]} {ids[0]}"' in html
+    assert 'aria-label="Notifications, 2 unread"' in html
+    # the flat view and the other tabs list every row
+    assert client.get("/notifications/?view=flat").content.decode().count('class="n-item') == 4
+    assert client.get("/notifications/?status=all").content.decode().count('class="n-item') == 4
+
+
+def test_the_centers_read_button_on_a_group_reads_the_group_without_javascript(client, alice, bob):
+    ids = _comments(alice, [bob, bob])
+    client.force_login(alice)
+    response = client.post(f"/notifications/{ids[-1]}/state/", {"action": "read", "group": "1"})
+    assert response.status_code == 302
+    assert Notification.objects.filter(uuid__in=ids, read_at__isnull=True).count() == 0
+    # and without the flag, one row only (as before)
+    more = _comments(alice, [bob, bob], key="again")
+    answer = client.post(f"/notifications/{more[-1]}/state/", {"action": "read"}, HTTP_ACCEPT="application/json")
+    assert answer.json() == {"changed": [str(more[-1])], "read": True, "unread_count": 1, "unread_groups": 1}

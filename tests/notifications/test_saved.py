@@ -146,7 +146,7 @@ def test_the_center_star_posts_save_and_the_saved_tab_lists_it(client, alice, bo
     assert "star me" in saved and 'aria-pressed="true"' in saved and 'value="unsave"' in saved
     # the JSON answer of the page's script, and another user's id is a 404
     answer = client.post(f"/notifications/{n.uuid}/state/", {"action": "unsave"}, HTTP_ACCEPT="application/json")
-    assert answer.json() == {"changed": [str(n.uuid)], "saved": False, "unread_count": 1}
+    assert answer.json() == {"changed": [str(n.uuid)], "saved": False, "unread_count": 1, "unread_groups": 1}
     assert client.post(f"/notifications/{theirs.uuid}/state/", {"action": "save"}).status_code == 404
     theirs.refresh_from_db()
     assert theirs.saved_at is None
