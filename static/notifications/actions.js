@@ -3,6 +3,7 @@
 
 import { $, announce, csrfToken, h } from "./dom.js";
 import { applyAllRead, applyUpdate, centerList, enhanceItem, restoreItems, setUnread, updateEmptyStates } from "./render.js";
+import { groupIds } from "./grouping.js";
 import { Outbox } from "./outbox.js";
 import { undoToast } from "./toasts.js";
 
@@ -33,6 +34,12 @@ async function post(url, data, { keepalive = false } = {}) {
   return { response, payload };
 }
 
+/** The bell's count from an answer: each group once (unread_groups), else the rows. */
+function setCount(payload) {
+  const count = typeof payload.unread_groups === "number" ? payload.unread_groups : payload.unread_count;
+  if (typeof count === "number") setUnread(count);
+}
+
 const outbox = new Outbox(localStorage, `notify:${document.body.dataset.user}:outbox`);
 
 function applyLocally(ids, action) {
@@ -47,7 +54,7 @@ async function sendState(ids, action, keepalive) {
   const { response, payload } = await post(`${centerUrl}bulk/`, data, { keepalive });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   applyLocally(payload.changed || [], action);
-  if (typeof payload.unread_count === "number") setUnread(payload.unread_count);
+  setCount(payload);
   return payload.changed || [];
 }
 
@@ -95,7 +102,9 @@ async function flushNow() {
 
 /** An action from a button or a shortcut. Archive offers Undo; focus stays on a visible element. */
 export async function stateAction(ids, action) {
-  const changed = await bulkState(ids, action);
+  // Reading or archiving a group acts on its members (those on screen: what the person saw).
+  const targets = action === "read" || action === "archive" ? [...new Set(ids.flatMap(groupIds))] : ids;
+  const changed = await bulkState(targets, action);
   announce(MESSAGES[action] || "Done");
   if (action === "archive" && changed.length) {
     const back = document.activeElement;
@@ -145,7 +154,7 @@ async function snooze(form, submitter) {
   }
   const changed = payload.changed || [];
   applyUpdate({ ids: changed, snoozed_until: payload.snoozed_until });
-  if (typeof payload.unread_count === "number") setUnread(payload.unread_count);
+  setCount(payload);
   if (!payload.snoozed_until) {
     announce("Back in your inbox");
     return;
@@ -233,7 +242,7 @@ export function onOpen(event) {
   const url = new URL(link.href, location.href);
   const samePage = url.pathname === location.pathname && url.search === location.search && url.hash;
   const newTab = event.type === "auxclick" || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey;
-  const marking = unread ? bulkState([id], "read", { keepalive: true }).catch(() => null) : Promise.resolve();
+  const marking = unread ? bulkState(groupIds(id), "read", { keepalive: true }).catch(() => null) : Promise.resolve();
   if (newTab) return;
   if (samePage) {
     event.preventDefault();

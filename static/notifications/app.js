@@ -16,6 +16,7 @@ import { setupKeyboard } from "./keyboard.js";
 import {
   addNotification, applyUpdate, counts, enhanceItem, removeCopies, setUnread, setUnseen, updateEmptyStates,
 } from "./render.js";
+import { clearUnseen, groupable, mergeIntoGroup } from "./grouping.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
 import { watchWhy } from "./why.js";
@@ -41,6 +42,9 @@ const state = {
   replayCounted: false,
   helloSeq: 0, // hello's last_seq: its unread_count counts exactly the rows up to this seq
   seenSent: 0,
+  hellos: 0,
+  countTimer: null,
+  received: 0, // notifications received: a count fetched while one arrived is already stale
 };
 
 // --- The resume cursor ---------------------------------------------------------------------------------------
@@ -83,11 +87,19 @@ function receive(n, { replay = false, countIncluded = false } = {}) {
   const woken = state.seen.seqs.has(n.id); // known before, now with a higher seq: it woke from a snooze
   if (!state.seen.add(n.id, n.seq)) return;
   removeCopies(n.id, n.seq);
-  addNotification(n);
+  state.received += 1;
+  // A member of a group on screen replaces that item: the group is counted once (bell and badge).
+  const { group, merged, unseen } = mergeIntoGroup(n);
+  const fresh = !n.is_read && !n.archived_at && !n.seen_at;
+  if (group && fresh) group.unseen = true;
+  addNotification(n, group);
   if (n.snoozed_until) return; // replayed while still snoozed: not in the inbox, not counted, no toast
-  if (!n.is_read && !n.archived_at && !countIncluded) setUnread(counts.unread + 1);
+  // The bell counts items (each group once), from this page's render on: every row newer than it is news, so
+  // hello's row count (countIncluded) does not apply. A group not on screen may exist: the server counts it.
+  if (!n.is_read && !n.archived_at && !merged) setUnread(counts.unread + 1);
+  if (groupable(n) && !merged) refreshCounts();
   // Everything shown after this page was rendered is new since the user last looked (until the bell opens).
-  if (!n.is_read && !n.archived_at && !n.seen_at) setUnseen(counts.unseen + 1);
+  if (fresh && !unseen) setUnseen(counts.unseen + 1);
   if (replay) {
     state.replayed += 1;
     if (state.replayed <= REPLAY_TOAST_MAX) toast(n, { woken });
@@ -125,7 +137,10 @@ function handleFrame(frame) {
       state.replayed = 0;
       state.replayCounted = true;
       state.helloSeq = typeof frame.last_seq === "number" ? frame.last_seq : 0;
-      if (typeof frame.unread_count === "number") setUnread(frame.unread_count);
+      // hello counts rows; the bell counts groups once: the rendered count holds on the first connection, and a
+      // reconnection (reads may have happened meanwhile) asks the server.
+      state.hellos += 1;
+      if (state.hellos > 1) refreshCounts();
       break;
     case "notification":
       // hello's count includes what the first resume replays up to hello's last_seq; not a row that committed
@@ -150,7 +165,8 @@ function handleFrame(frame) {
       applyUpdate(frame);
       break;
     case "unread_count":
-      setUnread(frame.count);
+      // Only a count with `groups` (after a state change) is the bell's; the others count rows.
+      if (typeof frame.groups === "number") setUnread(frame.groups);
       break;
     case "error":
       console.warn("notifications socket:", frame.code, frame.message);
@@ -205,7 +221,7 @@ async function pollOnce() {
       url = data.next;
     }
     const unread = await getJson(`${api}notifications/unread-count/`);
-    setUnread(unread.count);
+    setUnread(typeof unread.groups === "number" ? unread.groups : unread.count);
   } catch (error) {
     if (!state.connection.ended) console.warn("polling failed", error.message);
   }
@@ -235,8 +251,25 @@ function setConn(name) {
   el.querySelector(".conn-text").textContent = connTexts[name] || "";
 }
 
+/** The bell's count from the server (each group once), shortly after a burst; dropped if a notification arrived
+ * while it was asked (it would be stale), then asked again. */
+function refreshCounts(delay = 400) {
+  clearTimeout(state.countTimer);
+  state.countTimer = setTimeout(async () => {
+    const before = state.received;
+    try {
+      const unread = await getJson(`${api}notifications/unread-count/`);
+      if (state.received !== before) refreshCounts();
+      else if (typeof unread.groups === "number") setUnread(unread.groups);
+    } catch {
+      // The next state change or reconnection brings the count.
+    }
+  }, delay);
+}
+
 async function markSeen() {
   setUnseen(0);
+  clearUnseen();
   const upTo = state.cursor.seq;
   if (upTo <= state.seenSent) return;
   try {
