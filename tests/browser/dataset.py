@@ -21,6 +21,8 @@ USERS = [
     "nora",
     "omar",
     "pia",
+    "quinn",
+    "rosa",
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages
