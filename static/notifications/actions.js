@@ -62,7 +62,9 @@ async function sendState(ids, action, keepalive) {
  * Read, unread, archive or unarchive several of the user's notifications in one request. Offline (or the request
  * cannot reach the server), the wish is queued and shown at once; flushOutbox() sends it when the network is back.
  */
-export async function bulkState(ids, action, { keepalive = false } = {}) {
+export async function bulkState(asked, action, { keepalive = false } = {}) {
+  // Reading or archiving a group acts on its members on screen (what the person saw): buttons, keys, selection.
+  const ids = action === "read" || action === "archive" ? [...new Set(asked.flatMap(groupIds))] : asked;
   if (!navigator.onLine) return queue(ids, action);
   try {
     return await sendState(ids, action, keepalive);
@@ -102,9 +104,7 @@ async function flushNow() {
 
 /** An action from a button or a shortcut. Archive offers Undo; focus stays on a visible element. */
 export async function stateAction(ids, action) {
-  // Reading or archiving a group acts on its members (those on screen: what the person saw).
-  const targets = action === "read" || action === "archive" ? [...new Set(ids.flatMap(groupIds))] : ids;
-  const changed = await bulkState(targets, action);
+  const changed = await bulkState(ids, action);
   announce(MESSAGES[action] || "Done");
   if (action === "archive" && changed.length) {
     const back = document.activeElement;
@@ -242,7 +242,7 @@ export function onOpen(event) {
   const url = new URL(link.href, location.href);
   const samePage = url.pathname === location.pathname && url.search === location.search && url.hash;
   const newTab = event.type === "auxclick" || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey;
-  const marking = unread ? bulkState(groupIds(id), "read", { keepalive: true }).catch(() => null) : Promise.resolve();
+  const marking = unread ? bulkState([id], "read", { keepalive: true }).catch(() => null) : Promise.resolve();
   if (newTab) return;
   if (samePage) {
     event.preventDefault();

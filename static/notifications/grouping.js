@@ -4,6 +4,7 @@
 // (templates/notifications/_group_attrs.html) and rewritten here; the text matches notifications/grouping.py.
 
 import { h } from "./dom.js";
+import { filtersOf, matches } from "./filters.js";
 
 const ACTORS_MAX = 3;
 
@@ -51,19 +52,21 @@ export function groupOf(item) {
   };
 }
 
-/** Whether lists of this kind group: the dropdown always, the center in its grouped views. */
-function listGroups(item) {
+/** Whether the item's list takes n in its place: the dropdown always; the center when it groups, is live (its
+ * first page) and shows n (a search the newest does not match would lose the group from the page). */
+function listTakes(item, n) {
   const list = item.parentElement;
   if (!list) return false;
   if (list.id === "bell-list") return true;
-  return list.id === "notification-list" && list.dataset.grouped === "true";
+  return list.id === "notification-list" && list.dataset.grouped === "true" && list.dataset.live === "true"
+    && matches(filtersOf(list.dataset), n);
 }
 
 /** The unread items on screen that stand for n's group (center and dropdown). */
 function groupItems(n) {
   return [...document.querySelectorAll("li[data-group-key]")].filter(
     (item) => item.dataset.groupKey === n.group_key && item.dataset.category === n.category
-      && item.classList.contains("is-unread") && item.dataset.id !== n.id && listGroups(item),
+      && item.classList.contains("is-unread") && item.dataset.id !== n.id && listTakes(item, n),
   );
 }
 
