@@ -17,8 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Max, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import CharField, Count, F, Max, Q, QuerySet, Value, Window
+from django.db.models.functions import Cast, Concat, RowNumber
 
 from .models import Notification
 from .payloads import notification_item
@@ -197,18 +197,29 @@ def group_members(*, user: AbstractBaseUser, notification: Notification) -> Quer
     )
 
 
-def _count_grouped(qs: QuerySet[Notification]) -> int:
-    solo = qs.filter(content__group_key="").count()
-    pairs = qs.exclude(content__group_key="").values("category_id", "content__group_key").distinct().order_by()
-    return solo + pairs.count()
+def _count_grouped(qs: QuerySet[Notification]) -> dict[str, int]:
+    """Rows, and items with each group once, in one aggregate: rows without a group_key, plus distinct
+    (category, group_key) among the others (the same key in two categories is two groups)."""
+    pair = Concat(Cast("category_id", CharField()), Value(":"), "content__group_key", output_field=CharField())
+    counts = qs.aggregate(
+        rows=Count("pk"),
+        solo=Count("pk", filter=Q(content__group_key="")),
+        pairs=Count(pair, filter=~Q(content__group_key=""), distinct=True),
+    )
+    return {"rows": int(counts["rows"]), "groups": int(counts["solo"]) + int(counts["pairs"])}
+
+
+def notification_unread_counts(*, user: AbstractBaseUser) -> dict[str, int]:
+    """{"rows": the unread count (contract), "groups": with each group counted once (the bell)}: one query over the
+    partial unread index and the rows' contents."""
+    return _count_grouped(Notification.objects.filter(recipient_id=user.pk, **UNREAD))
 
 
 def notification_unread_groups(*, user: AbstractBaseUser) -> int:
-    """The unread count with each group counted once (the bell): unread rows without a group_key, plus distinct
-    (category, group_key) among the others. Two counts over the partial unread index (and their contents)."""
-    return _count_grouped(Notification.objects.filter(recipient_id=user.pk, **UNREAD))
+    """The unread count with each group counted once (the bell)."""
+    return notification_unread_counts(user=user)["groups"]
 
 
 def notification_unseen_groups(*, user: AbstractBaseUser) -> int:
     """Unread and unseen, each group counted once (the badge: new since the bell was last opened)."""
-    return _count_grouped(Notification.objects.filter(recipient_id=user.pk, **UNREAD, seen_at__isnull=True))
+    return _count_grouped(Notification.objects.filter(recipient_id=user.pk, **UNREAD, seen_at__isnull=True))["groups"]

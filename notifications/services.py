@@ -9,6 +9,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
+from typing import TypedDict
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -124,8 +125,7 @@ def notification_update_state(
             realtime.state_publish_on_commit(
                 user_id=user.pk,
                 ids=list(changed.values()),
-                unread_count=selectors.notification_unread_count(user=user),
-                unread_groups=grouping.notification_unread_groups(user=user),
+                **_unread_counts(user),
                 read=read,
                 archived=archived,
                 extra=None if saved is None else {"saved": saved},
@@ -182,8 +182,7 @@ def notification_mark_all_read(
         realtime.state_publish_on_commit(
             user_id=user.pk,
             ids=list(rows.values()),
-            unread_count=selectors.notification_unread_count(user=user),
-            unread_groups=grouping.notification_unread_groups(user=user),
+            **_unread_counts(user),
             read=True,
         )
     return len(rows)
@@ -252,8 +251,7 @@ def notification_snooze(*, user: AbstractBaseUser, ids: Iterable[UUID | str], un
         realtime.state_publish_on_commit(
             user_id=user.pk,
             ids=list(rows.values()),
-            unread_count=selectors.notification_unread_count(user=user),
-            unread_groups=grouping.notification_unread_groups(user=user),
+            **_unread_counts(user),
             extra={"snoozed_until": until.isoformat()},
         )
     return list(rows.values())
@@ -329,6 +327,17 @@ def notification_mark_seen(*, user: AbstractBaseUser, up_to_seq: int) -> int:
     return Notification.objects.filter(recipient=user, seen_at__isnull=True, seq__lte=up_to_seq).update(
         seen_at=timezone.now()
     )
+
+
+class _UnreadCounts(TypedDict):
+    unread_count: int
+    unread_groups: int
+
+
+def _unread_counts(user: AbstractBaseUser) -> _UnreadCounts:
+    """What a state change publishes: the unread count (rows) and with each group once, in one query."""
+    counts = grouping.notification_unread_counts(user=user)
+    return {"unread_count": counts["rows"], "unread_groups": counts["groups"]}
 
 
 def _uuids(ids: Iterable[UUID | str]) -> list[UUID]:
