@@ -55,6 +55,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="S7 table size (default 10,000,000, quick 1,000,000)")
     parser.add_argument("--web", type=int, help="daphne processes for S1/S2/S5 (default 2)")
     parser.add_argument("--threads", type=int, help="S1/S2/S5 sender threads (default 8)")
+    parser.add_argument(
+        "--storm-client",
+        choices=("lean", "websockets"),
+        help="S11's load generator: a minimal RFC 6455 client (default) or the websockets library's",
+    )
     parser.add_argument("--idle", type=int, help="S6 idle connections to open (default 10,000, quick 2,000)")
     parser.add_argument(
         "--docs",
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     _services_check(config)
     reps = args.reps or (3 if args.quick else 5)
     options = {"rows": args.rows, "web": args.web, "idle": args.idle, "threads": args.threads}
+    options["storm_client"] = args.storm_client
     ctx = Context(config=config, quick=args.quick, reps=reps, options=options)
     run = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -143,8 +143,8 @@ def notification_last_seq(*, user: AbstractBaseUser) -> int:
 
 @functools.cache
 def _user_socket_state_sql() -> tuple[str, list[str]]:
-    """Written once per process from the models' metadata: compiling the ORM query cost more CPU than running it,
-    and a reconnect storm runs it once per socket."""
+    """Written once per process from the models' metadata (compiling the ORM query cost more CPU than running it,
+    and a reconnect storm runs it for every socket); `{ids}` is filled with one placeholder per user."""
     user_model = get_user_model()
     fields = list(user_model._meta.concrete_fields)
     qn = connection.ops.quote_name
@@ -159,23 +159,33 @@ def _user_socket_state_sql() -> tuple[str, list[str]]:
         f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk}"
         f" AND n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL AND n.{qn('snoozed_until')} IS NULL), 0), "
         f"COALESCE((SELECT s.{qn('last_seq')} FROM {qn(s.db_table)} s WHERE s.{seq_user} = {user_pk}), 0) "
-        f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} = %s"
+        f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} IN ({{ids}})"
     )
     return sql, [f.attname for f in fields]
 
 
-def user_socket_state(*, user_id: int) -> Any:
-    """The user and everything `hello` needs, in one query (a reconnect storm pays one round trip per socket):
-    `socket_unread` (index-only count of the partial unread index) and `socket_last_seq`. None if no such user."""
+def user_socket_states(*, user_ids: list[int]) -> dict[int, Any]:
+    """The users and everything `hello` needs, for many handshakes in one query (a reconnect storm would otherwise
+    pay a round trip per socket): each user annotated with `socket_unread` (index-only count of the partial unread
+    index) and `socket_last_seq`. Unknown ids are absent."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
     sql, attnames = _user_socket_state_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    user = get_user_model().from_db(connection.alias, attnames, row[: len(attnames)])
-    user.socket_unread, user.socket_last_seq = row[len(attnames)], row[len(attnames) + 1]  # type: ignore[attr-defined]
-    return user
+        cursor.execute(sql.format(ids=", ".join(["%s"] * len(ids))), ids)
+        rows = cursor.fetchall()
+    model, width, users = get_user_model(), len(attnames), {}
+    for row in rows:
+        user = model.from_db(connection.alias, attnames, row[:width])
+        user.socket_unread, user.socket_last_seq = row[width], row[width + 1]  # type: ignore[attr-defined]
+        users[user.pk] = user
+    return users
+
+
+def user_socket_state(*, user_id: int) -> Any:
+    """One user's `user_socket_states`, or None."""
+    return user_socket_states(user_ids=[user_id]).get(user_id)
 
 
 def notification_oldest_seq(*, user: AbstractBaseUser) -> int | None:

@@ -85,20 +85,23 @@ class ContentAdmin(ReadOnlyAdmin):
 
 
 class StatusFilter(admin.SimpleListFilter):
-    """The inbox's three states; archived wins over read, as in the notification center."""
+    """The inbox's states, as the notification center shows them: archived wins over snoozed, snoozed over read
+    (a snoozed row is out of the inbox and the unread count until it wakes)."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("unread", "Unread"), ("read", "Read"), ("archived", "Archived")]
+        return [("unread", "Unread"), ("read", "Read"), ("snoozed", "Snoozed"), ("archived", "Archived")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value == "unread":
-            return queryset.filter(read_at__isnull=True, archived_at__isnull=True)
+            return queryset.filter(read_at__isnull=True, archived_at__isnull=True, snoozed_until__isnull=True)
         if value == "read":
-            return queryset.filter(read_at__isnull=False, archived_at__isnull=True)
+            return queryset.filter(read_at__isnull=False, archived_at__isnull=True, snoozed_until__isnull=True)
+        if value == "snoozed":
+            return queryset.filter(snoozed_until__isnull=False, archived_at__isnull=True)
         if value == "archived":
             return queryset.filter(archived_at__isnull=False)
         return queryset
@@ -107,6 +110,8 @@ class StatusFilter(admin.SimpleListFilter):
 def notification_status(obj: Notification) -> str:
     if obj.archived_at is not None:
         return "Archived"
+    if obj.snoozed_until is not None:
+        return "Snoozed"
     return "Read" if obj.read_at is not None else "Unread"
 
 
@@ -139,7 +144,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["content", "recipient", "category"]
     show_full_result_count = False
     fields = ["title", "recipient", "category", "priority", "status", "body", "url", "content", "uuid", "seq"]
-    fields += ["created_at", "seen_at", "read_at", "archived_at"]
+    fields += ["created_at", "seen_at", "read_at", "archived_at", "saved_at", "snoozed_until"]
     readonly_fields = ["title", "priority", "status", "body", "url"]
     inlines = [DeliveryInline]
 
