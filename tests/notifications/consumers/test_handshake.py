@@ -144,7 +144,7 @@ def test_many_sessions_are_read_together_and_only_logged_in_ones_give_a_claim(al
     anonymous = SessionStore()
     anonymous["something"] = 1
     anonymous.create()
-    keys = [alice_key, bob_key, anonymous.session_key, "unknownbutvalidkey123", "bad key!", ""]
+    keys = [alice_key, bob_key, str(anonymous.session_key), "unknownbutvalidkey123", "bad key!", ""]
     claims = credentials_from_sessions(keys)
     assert set(claims) == {alice_key, bob_key}
     assert (claims[alice_key].user_id, claims[bob_key].user_id) == (alice.pk, bob.pk)
