@@ -39,6 +39,8 @@ const state = {
   gapTimer: null,
   pollTimer: null,
   replayed: 0,
+  replayCounted: false,
+  helloSeq: 0, // hello's last_seq: its counts count exactly the rows up to this seq
   seenSent: 0,
   countTimer: null,
   received: 0, // notifications received: a count fetched while one arrived is already stale
@@ -78,7 +80,7 @@ function advance(seq) {
 
 /** One notification from the socket or from polling: shown once, however many times it arrives (a higher seq
  * than the copy shown is news: a snoozed notification that woke comes back with a new seq). */
-function receive(n, { replay = false } = {}) {
+function receive(n, { replay = false, countIncluded = false } = {}) {
   if (!n || typeof n.id !== "string" || typeof n.seq !== "number") return;
   advance(n.seq);
   const woken = state.seen.seqs.has(n.id); // known before, now with a higher seq: it woke from a snooze
@@ -91,10 +93,10 @@ function receive(n, { replay = false } = {}) {
   if (group && fresh) group.unseen = true;
   addNotification(n, group);
   if (n.snoozed_until) return; // replayed while still snoozed: not in the inbox, not counted, no toast
-  // The bell counts items (each group once) from this page's render on: every row newer than what this tab has is
-  // news (hello counts rows, so its count is not the bell's). A group not on screen may exist: the server counts it.
-  if (!n.is_read && !n.archived_at && !merged) setUnread(counts.unread + 1);
-  if (groupable(n) && !merged) refreshCounts();
+  // The bell counts items, each group once. A new member of a group not on screen (older than the dropdown and
+  // the page) cannot be told from a new group here: the server counts it, a moment later.
+  if (!n.is_read && !n.archived_at && !merged && !countIncluded) setUnread(counts.unread + 1);
+  if (groupable(n) && !merged && !countIncluded) refreshCounts();
   // Everything shown after this page was rendered is new since the user last looked (until the bell opens).
   if (fresh && !unseen) setUnseen(counts.unseen + 1);
   if (replay) {
@@ -132,18 +134,27 @@ function handleFrame(frame) {
     case "hello":
       flushOutbox();
       state.replayed = 0;
-      // hello counts rows; the bell counts each group once: ask the server (reads may have happened while this tab
-      // was not connected), after the replay's frames.
-      refreshCounts();
+      state.replayCounted = true;
+      state.helloSeq = typeof frame.last_seq === "number" ? frame.last_seq : 0;
+      // The bell counts each group once (unread_groups); a server without it: ask (unread-count/ `groups`).
+      if (typeof frame.unread_groups === "number") setUnread(frame.unread_groups);
+      else refreshCounts();
       break;
     case "notification":
-      receive(frame.notification, { replay: Boolean(frame.replay) });
+      // hello's count includes what the first resume replays up to hello's last_seq; not a row that committed
+      // after hello (replayed because the replay read it), nor what a later resume (a gap) replays.
+      receive(frame.notification, {
+        replay: Boolean(frame.replay),
+        countIncluded:
+          Boolean(frame.replay) && state.replayCounted && Number(frame.notification?.seq) <= state.helloSeq,
+      });
       break;
     case "replay_done":
       if (typeof frame.last_seq === "number") state.cursor.jump(frame.last_seq);
       saveCursor();
       if (state.replayed > REPLAY_TOAST_MAX) summaryToast(state.replayed, centerUrl);
       state.replayed = 0;
+      state.replayCounted = false;
       break;
     case "resync_required":
       resync();
@@ -204,7 +215,7 @@ async function pollOnce() {
     let url = `${api}notifications/?status=all&after_seq=${state.cursor.seq}&page_size=100`;
     for (let page = 0; url && page < 5; page += 1) {
       const data = await getJson(url);
-      for (const n of data.results || []) receive(n);
+      for (const n of data.results || []) receive(n, { countIncluded: true });
       url = data.next;
     }
     const unread = await getJson(`${api}notifications/unread-count/`);
