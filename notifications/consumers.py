@@ -295,6 +295,11 @@ class NotificationConsumer(AsyncConsumer):
             for text in message["texts"]:
                 await self._send_text(text)
 
+    async def content_changed(self, message: dict[str, Any]) -> None:
+        """A producer updated a send this user has: the new content, in place (no count changes)."""
+        if not self.closing and self.cursor is not None:
+            await self._send_text(message["text"])
+
     async def session_ended(self, message: dict[str, Any]) -> None:
         if message["session"] is None or message["session"] == self.session:
             await self._close(CLOSE_SESSION_ENDED)

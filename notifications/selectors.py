@@ -39,7 +39,11 @@ UNREAD = {"read_at__isnull": True, "archived_at__isnull": True, "snoozed_until__
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("content", "content__actor", "category")
+    # Retracted sends are gone for their recipients: lists, detail, replay. The rows joined content anyway (the
+    # payload); counts need no join, since a retraction also archives the rows (retraction.py).
+    return Notification.objects.filter(recipient=user, content__retracted_at__isnull=True).select_related(
+        "content", "content__actor", "category"
+    )
 
 
 def notification_list(
@@ -131,6 +135,19 @@ def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]
     return {slugs[pk]: n for pk, n in counts.items()}
 
 
+def notification_unread_counts_of_contents(*, content_ids: Sequence[int]) -> dict[int, int]:
+    """user id -> unread count, for every recipient of these sends that has unread rows (missing: 0). One query
+    whatever the audience: the recipients as a semi-join, each counted on the partial unread index."""
+    recipients = Notification.objects.filter(content_id__in=list(content_ids)).values("recipient_id")
+    rows = (
+        Notification.objects.filter(recipient_id__in=recipients, **UNREAD)
+        .values("recipient_id")
+        .annotate(n=Count("*"))
+        .values_list("recipient_id", "n")
+    )
+    return dict(rows)
+
+
 def notification_replay(*, user: AbstractBaseUser, after_seq: int, limit: int = 200) -> list[Notification]:
     """One page of what the user missed after a seq, oldest first (the index (recipient, seq))."""
     return list(_base(user).filter(seq__gt=after_seq).order_by("seq")[:limit])
@@ -204,6 +221,30 @@ def user_socket_state(*, user_id: int) -> Any:
 def notification_oldest_seq(*, user: AbstractBaseUser) -> int | None:
     """The oldest seq still kept (retention purges older rows)."""
     return Notification.objects.filter(recipient=user).order_by("seq").values_list("seq", flat=True).first()
+
+
+def content_of_producer(*, producer: str | None, id: UUID | str | None = None, idempotency_key: str = "") -> Content:
+    """A send by its id, or by its (producer, idempotency key), as its producer sees it (retracted ones included).
+
+    `producer` None: any producer's (a user with notifications.manage_any_notification, by id only). Another
+    producer's send raises DoesNotExist exactly like a missing one."""
+    qs = Content.objects.select_related("category")
+    if producer is not None:
+        qs = qs.filter(producer=producer)
+    if id is not None:
+        return qs.get(uuid=id)
+    if not idempotency_key or producer is None:
+        raise Content.DoesNotExist
+    return qs.get(idempotency_key=idempotency_key)
+
+
+def content_ids_of_group(*, producer: str, group_key: str) -> list[int]:
+    """The producer's sends with this group_key that are not retracted yet (the index content_producer_group_idx)."""
+    return list(
+        Content.objects.filter(producer=producer, group_key=group_key, retracted_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def category_list() -> QuerySet[Category]:

@@ -14,6 +14,7 @@ from ..models import Category, Content, Delivery, IdempotencyRecord, Notificatio
 from .announce import announcement_view
 from .dashboard import dashboard_view
 from .fan_out import fan_out_view
+from .retract import MANAGE_ANY, content_update_view, contents_retract_action
 from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 __all__ = ["WebhookDeliveryAdmin", "WebhookEndpointAdmin"]
@@ -55,7 +56,7 @@ class ContentAdmin(ReadOnlyAdmin):
     search_fields = ["title", "uuid", "producer", "group_key", "idempotency_key"]
     date_hierarchy = "created_at"
     list_select_related = ["category"]
-    actions = ["retry_dead"]
+    actions = ["retry_dead", "retract"]
 
     def get_urls(self) -> list[Any]:
         # Announcements send new contents and the progress page reads one, so both live beside them.
@@ -64,7 +65,11 @@ class ContentAdmin(ReadOnlyAdmin):
             lambda request, object_id: fan_out_view(self.admin_site, request, object_id)
         )
         dashboard = self.admin_site.admin_view(lambda request: dashboard_view(self.admin_site, request))
+        update = self.admin_site.admin_view(
+            lambda request, object_id: content_update_view(self.admin_site, request, object_id)
+        )
         return [
+            path("<int:object_id>/update/", update, name="notifications_content_update"),
             path("announce/", announce, name="notifications_announce"),
             path("dashboard/", dashboard, name="notifications_dashboard"),
             path("<int:object_id>/fan-out/", progress, name="notifications_content_fan_out"),
@@ -74,6 +79,13 @@ class ContentAdmin(ReadOnlyAdmin):
     @admin.display(description="delivery progress")
     def progress(self, obj: Content) -> str:
         return format_html('<a href="{}">Progress</a>', reverse("admin:notifications_content_fan_out", args=[obj.pk]))
+
+    def has_manage_any_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MANAGE_ANY)
+
+    @admin.action(description="Retract (out of every inbox; pending email/push skipped)", permissions=["manage_any"])
+    def retract(self, request: HttpRequest, queryset: QuerySet[Content]) -> None:
+        contents_retract_action(self, request, queryset)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("notifications.change_delivery")

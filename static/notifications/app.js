@@ -17,6 +17,7 @@ import {
   addNotification, applyUpdate, counts, enhanceItem, removeCopies, setUnread, setUnseen, updateEmptyStates,
 } from "./render.js";
 import { clearUnseen, groupable, mergeIntoGroup } from "./grouping.js";
+import { replaceContent, retractItems } from "./retract.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
 import { watchWhy } from "./why.js";
@@ -160,7 +161,13 @@ function handleFrame(frame) {
       resync();
       break;
     case "notification_updated":
-      applyUpdate(frame);
+      // With `notification`: its producer updated it (new content, in place); otherwise read/archive/... state.
+      if (frame.notification && typeof frame.notification === "object") replaceContent(frame.notification);
+      else applyUpdate(frame);
+      break;
+    case "notification_retracted":
+      retractItems(frame.ids);
+      refreshCounts(); // the unread_count frame that follows counts rows; the bell counts each group once
       break;
     case "unread_count":
       // Only a count with `groups` (after a state change) is the bell's; the others count rows.

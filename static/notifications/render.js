@@ -50,7 +50,7 @@ export function notificationLink(n) {
   return safeUrl(n.url) || `${centerUrl}#n-${n.id}`;
 }
 
-function dropdownItem(n, group) {
+export function dropdownItem(n, group) {
   const dataset = { id: n.id, seq: String(n.seq), category: n.category, ...groupDataset(group) };
   return h("li", { class: `dd-item${n.is_read ? "" : " is-unread"}`, dataset },
     h("a", { href: notificationLink(n), "data-open": n.id },
@@ -141,7 +141,7 @@ function snoozeMenu(n) {
   return copy;
 }
 
-function centerItem(n, group) {
+export function centerItem(n, group) {
   const grouped = Boolean(group && group.count > 1);
   const image = safeUrl(n.image_url);
   const actions = Array.isArray(n.actions) ? n.actions : [];

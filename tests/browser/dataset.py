@@ -21,6 +21,8 @@ USERS = [
     "nora",
     "omar",
     "pia",
+    "rita",  # producer update and retract, live
+    "sara",  # the service worker closes a retracted push
     "quinn",
     "rosa",
 ]
