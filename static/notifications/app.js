@@ -89,10 +89,11 @@ function receive(n, { replay = false, countIncluded = false } = {}) {
   removeCopies(n.id, n.seq);
   state.received += 1;
   // A member of a group on screen replaces that item: the group is counted once (bell and badge).
-  const { group, merged, unseen } = mergeIntoGroup(n);
+  const { group, merged, unseen, focused } = mergeIntoGroup(n);
   const fresh = !n.is_read && !n.archived_at && !n.seen_at;
   if (group && fresh) group.unseen = true;
   addNotification(n, group);
+  if (focused) document.getElementById(`n-${n.id}`)?.focus();
   if (n.snoozed_until) return; // replayed while still snoozed: not in the inbox, not counted, no toast
   // The bell counts items, each group once. A new member of a group not on screen (older than the dropdown and
   // the page) cannot be told from a new group here: the server counts it, a moment later.

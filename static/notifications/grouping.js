@@ -72,12 +72,15 @@ function groupItems(n) {
 
 /**
  * Merge a new notification into its group on screen: the old items go (the caller inserts the new one at the top
- * with the returned group). Returns { group, merged, unseen }: merged when an item of the group was on screen,
- * unseen when that item was already counted in the badge.
+ * with the returned group). Returns { group, merged, unseen, focused }: merged when an item of the group was on
+ * screen, unseen when that item was already counted in the badge, focused when keyboard focus was in its center
+ * item.
  */
 export function mergeIntoGroup(n) {
-  if (!groupable(n)) return { group: null, merged: false, unseen: false };
+  if (!groupable(n)) return { group: null, merged: false, unseen: false, focused: false };
   const items = groupItems(n);
+  // Keyboard focus inside the group's center item moves to its replacement (the caller focuses it).
+  const focused = items.some((item) => item.id.startsWith("n-") && item.contains(document.activeElement));
   const previous = items.map(groupOf).find(Boolean) || { count: 0, members: [], actors: [], actorIds: [], unseen: false };
   const unseen = items.some((item) => item.dataset.unseen === "true");
   for (const item of items) item.remove();
@@ -98,7 +101,7 @@ export function mergeIntoGroup(n) {
     actorIds,
     unseen,
   };
-  return { group, merged: items.length > 0, unseen };
+  return { group, merged: items.length > 0, unseen, focused };
 }
 
 /** The data-group-* attributes of an item (h()'s dataset). */

@@ -59,19 +59,26 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
         expect(bell(page)).to_have_accessible_name("Notifications, 2 unread")
         expect(page.locator("#bell-badge")).to_have_text("2")
 
+        # when a comment comes while the group's item has keyboard focus, its replacement has it
+        group.focus()
+        api_send(daphne_server, "quinn", title=_comment(4), group_key=KEY)
+        expect(group.locator(".n-title")).to_have_text(_comment(4), timeout=LIVE)
+        expect(group).to_be_focused()
+        expect(group.locator(".n-group")).to_have_text("bob · 4 notifications")
+
         # when the network drops, two more comments come meanwhile, and it comes back
         proxy.drop()
         expect(page.locator("#conn-status")).to_have_attribute("data-state", re.compile("reconnecting|polling"))
-        for i in (4, 5):
+        for i in (5, 6):
             api_send(daphne_server, "quinn", title=_comment(i), group_key=KEY)
         proxy.restore()
         wait_live(page)
 
         # then the replay merges them into the same group: one item, moved to the top, counted once
-        expect(group.locator(".n-title")).to_have_text(_comment(5), timeout=LIVE)
-        expect(group.locator(".n-group")).to_have_text("bob · 5 notifications")
+        expect(group.locator(".n-title")).to_have_text(_comment(6), timeout=LIVE)
+        expect(group.locator(".n-group")).to_have_text("bob · 6 notifications")
         page.wait_for_function("window.notifyLive.state.cursor.pending.size === 0")
-        assert titles(page) == [_comment(5), "Solo"]
+        assert titles(page) == [_comment(6), "Solo"]
         expect(bell(page)).to_have_accessible_name("Notifications, 2 unread")
         expect(page.locator("#bell-badge")).to_have_text("2")
         # and it is exactly the grouped view the server renders
@@ -82,10 +89,10 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
         expect(bell(page)).to_have_accessible_name("Notifications, 2 unread")
 
         # when she marks the group read, every comment is read, the other one is not, and the bell follows
-        group.get_by_role("button", name=f"Mark as read: {_comment(5)}").click()
+        group.get_by_role("button", name=f"Mark as read: {_comment(6)}").click()
         expect(bell(page)).to_have_accessible_name("Notifications, 1 unread", timeout=LIVE)
         state = server_state(daphne_server, context)
-        assert [state[_comment(i)]["read_at"] is not None for i in range(1, 6)] == [True] * 5
+        assert [state[_comment(i)]["read_at"] is not None for i in range(1, 7)] == [True] * 6
         assert state["Solo"]["read_at"] is None
     finally:
         proxy.close()
