@@ -21,9 +21,10 @@ SCENARIOS = {
     "s8": ("bench.scenarios.realtime:run_replay", "reconnect with 1,000 missed notifications: time to replay_done"),
     "s1": ("bench.scenarios.realtime:run_throughput", "S1 + S2 + S5: rates to 1,000 clients, latency, bare ceiling"),
     "s11": ("bench.scenarios.s11_storm", "reconnect storm: 1,000 and 10,000 sockets opened at once"),
+    "cluster": ("bench.scenarios.cluster", "S1 + S2 on the cluster: direct to two web hosts vs through HAProxy (root)"),
     "s6": ("bench.scenarios.realtime:run_idle", "S6 + S3 frame: idle connections, RSS, one send to all of them"),
 }
-ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api"}
+ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api", "s1-cluster": "cluster", "s2-cluster": "cluster"}
 
 
 def _raise_fd_limit() -> None:
