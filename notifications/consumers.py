@@ -146,7 +146,14 @@ class NotificationConsumer(AsyncConsumer):
             closing=lambda: self.closing,
         )
         await self._send_frame(
-            {"type": "hello", "unread_count": unread, "last_seq": last_seq, "server_time": timezone.now().isoformat()}
+            {
+                "type": "hello",
+                "unread_count": unread,
+                "last_seq": last_seq,
+                "server_time": timezone.now().isoformat(),
+                # an addition: the same count with each group (category + group_key) once, as the bell shows it
+                "unread_groups": user.socket_unread_groups,
+            }
         )
         self.watch = asyncio.ensure_future(self._credentials_watch())
         realtime.embedded_watch_start()

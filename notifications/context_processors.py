@@ -6,8 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from . import selectors
-from .payloads import notification_item
+from . import grouping, selectors
 
 BELL_LATEST = 8
 
@@ -15,11 +14,15 @@ BELL_LATEST = 8
 def _bell(request: HttpRequest) -> dict[str, Any]:
     user = cast(AbstractBaseUser, request.user)
     return {
-        "unread_count": selectors.notification_unread_count(user=user),
-        "unseen_count": selectors.notification_unseen_count(user=user),
+        # Each group counted once, as the grouped center and dropdown show them.
+        "unread_count": grouping.notification_unread_groups(user=user),
+        "unseen_count": grouping.notification_unseen_groups(user=user),
         # The seq this page was rendered at: the live module resumes from here (nothing rendered is replayed).
         "last_seq": selectors.notification_last_seq(user=user),
-        "latest": [notification_item(n) for n in selectors.notification_list(user=user)[:BELL_LATEST]],
+        "latest": grouping.notification_items_grouped(
+            user=user,
+            page=list(grouping.notifications_grouped(selectors.notification_list(user=user), user=user)[:BELL_LATEST]),
+        ),
     }
 
 

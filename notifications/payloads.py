@@ -11,6 +11,14 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _actor_name(content: Content) -> str | None:
+    """Who caused it, as the grouped summary names them ("Bob and 3 others"). Lists select_related the actor."""
+    actor = content.actor if content.actor_id is not None else None
+    if actor is None:
+        return None
+    return f"{actor.first_name} {actor.last_name}".strip() or actor.get_username()  # type: ignore[attr-defined]
+
+
 def content_payload(content: Content, category: Category) -> dict[str, Any]:
     """The part shared by every recipient of one send: computed once per send, not per recipient."""
     return {
@@ -25,6 +33,7 @@ def content_payload(content: Content, category: Category) -> dict[str, Any]:
         "data": content.data,
         "group_key": content.group_key,
         "actor": content.actor_id,
+        "actor_name": _actor_name(content),
         "expires_at": _iso(content.expires_at),
     }
 

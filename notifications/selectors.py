@@ -42,7 +42,7 @@ def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
     # Retracted sends are gone for their recipients: lists, detail, replay. The rows joined content anyway (the
     # payload); counts need no join, since a retraction also archives the rows (retraction.py).
     return Notification.objects.filter(recipient=user, content__retracted_at__isnull=True).select_related(
-        "content", "category"
+        "content", "content__actor", "category"
     )
 
 
@@ -171,11 +171,22 @@ def _user_socket_state_sql() -> tuple[str, list[str]]:
     user_pk = f"u.{qn(pk.column)}"
     recipient, seq_user = qn(str(n.get_field("recipient").column)), qn(str(s.get_field("user").column))
     columns = ", ".join(f"u.{qn(str(f.column))}" for f in fields)
+    unread = f"n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL AND n.{qn('snoozed_until')} IS NULL"
+    c, key = Content._meta, qn("group_key")
+    category, content = qn(str(n.get_field("category").column)), qn(str(n.get_field("content").column))
+    # Each group (category, group_key) once, each row without a key once: what the center's bell shows. In the same
+    # statement as the row count and last_seq, so the three describe one snapshot.
+    item = (
+        f"CASE WHEN c.{key} = '' THEN 'n' || CAST(n.{qn('id')} AS TEXT)"
+        f" ELSE CAST(n.{category} AS TEXT) || ':' || c.{key} END"
+    )
     sql = (
         f"SELECT {columns}, "
-        f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk}"
-        f" AND n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL AND n.{qn('snoozed_until')} IS NULL), 0), "
-        f"COALESCE((SELECT s.{qn('last_seq')} FROM {qn(s.db_table)} s WHERE s.{seq_user} = {user_pk}), 0) "
+        f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk} AND {unread}), 0), "
+        f"COALESCE((SELECT s.{qn('last_seq')} FROM {qn(s.db_table)} s WHERE s.{seq_user} = {user_pk}), 0), "
+        f"COALESCE((SELECT COUNT(DISTINCT {item}) FROM {qn(n.db_table)} n"
+        f" INNER JOIN {qn(c.db_table)} c ON c.{qn('id')} = n.{content}"
+        f" WHERE n.{recipient} = {user_pk} AND {unread}), 0) "
         f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} IN ({{ids}})"
     )
     return sql, [f.attname for f in fields]
@@ -184,7 +195,8 @@ def _user_socket_state_sql() -> tuple[str, list[str]]:
 def user_socket_states(*, user_ids: list[int]) -> dict[int, Any]:
     """The users and everything `hello` needs, for many handshakes in one query (a reconnect storm would otherwise
     pay a round trip per socket): each user annotated with `socket_unread` (index-only count of the partial unread
-    index) and `socket_last_seq`. Unknown ids are absent."""
+    index), `socket_last_seq` and `socket_unread_groups` (the unread count with each group once). Unknown ids are
+    absent."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
@@ -196,6 +208,7 @@ def user_socket_states(*, user_ids: list[int]) -> dict[int, Any]:
     for row in rows:
         user = model.from_db(connection.alias, attnames, row[:width])
         user.socket_unread, user.socket_last_seq = row[width], row[width + 1]  # type: ignore[attr-defined]
+        user.socket_unread_groups = row[width + 2]  # type: ignore[attr-defined]
         users[user.pk] = user
     return users
 

@@ -9,6 +9,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
+from typing import TypedDict
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -16,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import realtime, selectors
+from . import grouping, realtime, selectors
 from .broadcasts import (
     AUDIENCE_ALL,
     AUDIENCE_GROUP_PREFIX,
@@ -73,6 +74,7 @@ __all__ = [
     "notification_archive",
     "notification_broadcast",
     "notification_broadcast_batch",
+    "notification_group_mark_read",
     "notification_mark_all_read",
     "notification_mark_read",
     "notification_mark_seen",
@@ -147,7 +149,7 @@ def notification_update_state(
             realtime.state_publish_on_commit(
                 user_id=user.pk,
                 ids=list(changed.values()),
-                unread_count=selectors.notification_unread_count(user=user),
+                **_unread_counts(user),
                 read=read,
                 archived=archived,
                 extra=None if saved is None else {"saved": saved},
@@ -156,6 +158,15 @@ def notification_update_state(
 
 
 def notification_mark_read(*, user: AbstractBaseUser, ids: Iterable[UUID | str]) -> list[UUID]:
+    return notification_update_state(user=user, ids=ids, read=True)
+
+
+def notification_group_mark_read(*, user: AbstractBaseUser, id: UUID | str) -> list[UUID]:
+    """Read a group: every unread member of the notification's group up to it (a member that arrived after it was
+    not seen yet and stays unread), through notification_update_state, so other tabs sync and pending email/push
+    are cancelled for all of them. Not grouped: just that one. Another user's id (or none): DoesNotExist."""
+    notification = selectors.notification_get(user=user, id=id)
+    ids = list(grouping.group_members(user=user, notification=notification).values_list("uuid", flat=True))
     return notification_update_state(user=user, ids=ids, read=True)
 
 
@@ -195,7 +206,7 @@ def notification_mark_all_read(
         realtime.state_publish_on_commit(
             user_id=user.pk,
             ids=list(rows.values()),
-            unread_count=selectors.notification_unread_count(user=user),
+            **_unread_counts(user),
             read=True,
         )
     return len(rows)
@@ -266,7 +277,7 @@ def notification_snooze(*, user: AbstractBaseUser, ids: Iterable[UUID | str], un
         realtime.state_publish_on_commit(
             user_id=user.pk,
             ids=list(rows.values()),
-            unread_count=selectors.notification_unread_count(user=user),
+            **_unread_counts(user),
             extra={"snoozed_until": until.isoformat()},
         )
     return list(rows.values())
@@ -306,7 +317,9 @@ def _woken_publish(pks: list[int]) -> list[Notification]:
     """One query for the woken rows and their contents; their frames go out after commit, one publish per batch."""
     if not pks:
         return []
-    rows = list(Notification.objects.filter(pk__in=pks).select_related("content", "category").order_by("seq"))
+    rows = list(
+        Notification.objects.filter(pk__in=pks).select_related("content", "content__actor", "category").order_by("seq")
+    )
     by_content: dict[int, list[Notification]] = defaultdict(list)
     contents: dict[int, Content] = {}
     for row in rows:
@@ -340,6 +353,17 @@ def notification_mark_seen(*, user: AbstractBaseUser, up_to_seq: int) -> int:
     return Notification.objects.filter(recipient=user, seen_at__isnull=True, seq__lte=up_to_seq).update(
         seen_at=timezone.now()
     )
+
+
+class _UnreadCounts(TypedDict):
+    unread_count: int
+    unread_groups: int
+
+
+def _unread_counts(user: AbstractBaseUser) -> _UnreadCounts:
+    """What a state change publishes: the unread count (rows) and with each group once, in one query."""
+    counts = grouping.notification_unread_counts(user=user)
+    return {"unread_count": counts["rows"], "unread_groups": counts["groups"]}
 
 
 def _uuids(ids: Iterable[UUID | str]) -> list[UUID]:

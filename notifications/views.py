@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from preferences.selectors import user_zone
 
-from . import selectors, services
+from . import grouping, selectors, services
 from .models import Category, Content, Notification, Priority
 from .payloads import notification_item
 from .snoozing import snooze_label, snooze_menu, snooze_until_asked
@@ -63,6 +63,7 @@ TABS = [
     (selectors.Status.ARCHIVED, "Archived"),
 ]
 SEARCH_MAX = 200
+GROUPED_VIEWS = (selectors.Status.INBOX, selectors.Status.UNREAD)
 
 
 def _parse_date(value: str, label: str, problems: list[str]) -> date | None:
@@ -168,6 +169,10 @@ def center(request: AuthedRequest) -> HttpResponse:
         before=f["before"],
         search=f["search"],
     )
+    # The inbox and the unread tab group by group_key (?view=flat shows every row); the other views list rows.
+    grouped = f["status"] in GROUPED_VIEWS and request.GET.get("view") != "flat"
+    if grouped:
+        qs = grouping.notifications_grouped(qs, user=request.user)
     before_seq = request.GET.get("before_seq", "")
     cursor = query_int(before_seq, maximum=SEQ_MAX)
     if cursor is not None:
@@ -175,7 +180,10 @@ def center(request: AuthedRequest) -> HttpResponse:
     page = list(qs[: PAGE_SIZE + 1])
     has_more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
-    items = _with_days([notification_item(n) for n in page], zone)
+    if grouped:
+        items = _with_days(grouping.notification_items_grouped(user=request.user, page=page), zone)
+    else:
+        items = _with_days([notification_item(n) for n in page], zone)
     for item in items:
         if item["snoozed_until"]:
             item["snoozed_label"] = snooze_label(datetime.fromisoformat(item["snoozed_until"]), zone)
@@ -196,6 +204,7 @@ def center(request: AuthedRequest) -> HttpResponse:
         "filtered": bool(f["categories"] or f["priorities"] or since_day or until_day or f["search"]),
         "clear_url": f"?{_with_status(request.GET.__class__(mutable=True), f['status'])}",
         "is_first_page": not before_seq,
+        "grouped": grouped,
         "time_zone": str(zone),
     }
     return render(request, "notifications/center.html", context)
@@ -232,19 +241,25 @@ def notification_state(request: AuthedRequest, id: str) -> HttpResponse:
     if changes is None:
         return HttpResponse("Unknown action.", status=400, content_type="text/plain")
     try:
-        selectors.notification_get(user=request.user, id=id)
+        notification = selectors.notification_get(user=request.user, id=id)
     except Notification.DoesNotExist:
         raise Http404 from None
-    changed = services.notification_update_state(user=request.user, ids=[id], **changes)
+    ids: list[Any] = [id]
+    if request.POST.get("group"):
+        # A grouped item's buttons act on the group: its unread members up to this one (what the person saw).
+        ids = list(grouping.group_members(user=request.user, notification=notification).values_list("uuid", flat=True))
+    changed = services.notification_update_state(user=request.user, ids=ids, **changes)
     if wants_json(request):
-        return JsonResponse(
-            {
-                "changed": [str(i) for i in changed],
-                **changes,
-                "unread_count": selectors.notification_unread_count(user=request.user),
-            }
-        )
+        return JsonResponse({"changed": [str(i) for i in changed], **changes, **_counts(request)})
     return _back(request)
+
+
+def _counts(request: AuthedRequest) -> dict[str, int]:
+    """The counts a JSON answer carries: rows (unread_count, as before) and with each group once (the bell)."""
+    return {
+        "unread_count": selectors.notification_unread_count(user=request.user),
+        "unread_groups": grouping.notification_unread_groups(user=request.user),
+    }
 
 
 @login_required
@@ -272,7 +287,7 @@ def notification_snooze(request: AuthedRequest, id: str) -> HttpResponse:
                 "changed": [str(i) for i in changed],
                 "snoozed_until": until.isoformat() if until is not None else None,
                 "label": label,
-                "unread_count": selectors.notification_unread_count(user=request.user),
+                **_counts(request),
             }
         )
     if error:
@@ -303,13 +318,7 @@ def notifications_bulk_state(request: AuthedRequest) -> HttpResponse:
         return _back(request)
     changed = services.notification_update_state(user=request.user, ids=ids, **changes)
     if wants_json(request):
-        return JsonResponse(
-            {
-                "changed": [str(i) for i in changed],
-                **changes,
-                "unread_count": selectors.notification_unread_count(user=request.user),
-            }
-        )
+        return JsonResponse({"changed": [str(i) for i in changed], **changes, **_counts(request)})
     messages.success(request, f"Updated {len(changed)} notification{'s' if len(changed) != 1 else ''}.")
     return _back(request)
 
@@ -326,7 +335,7 @@ def mark_all_read(request: AuthedRequest) -> HttpResponse:
     updated = services.notification_mark_all_read(user=request.user)
     if wants_json(request):
         undo = [str(i) for i in ids] if len(ids) <= UNDO_IDS_MAX and updated == len(ids) else []
-        return JsonResponse({"updated": updated, "unread_count": 0, "ids": undo})
+        return JsonResponse({"updated": updated, "unread_count": 0, "unread_groups": 0, "ids": undo})
     if updated:
         messages.success(request, f"Marked {updated} notification{'s' if updated != 1 else ''} as read.")
     return _back(request)

@@ -159,6 +159,9 @@ class NotificationSerializer(serializers.Serializer):
     data = serializers.DictField()  # type: ignore[assignment]
     group_key = serializers.CharField(allow_blank=True)
     actor = serializers.IntegerField(allow_null=True, help_text="User id of who caused it, if any.")
+    actor_name = serializers.CharField(
+        allow_null=True, help_text="How the actor is named (full name, else username); null without an actor."
+    )
     expires_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     seen_at = serializers.DateTimeField(allow_null=True)
@@ -174,7 +177,43 @@ class NotificationSerializer(serializers.Serializer):
     )
 
 
+class GroupSerializer(serializers.Serializer):
+    """A group: the user's unread notifications of one category with one group_key, shown as one item."""
+
+    key = serializers.CharField(allow_blank=True, help_text="The group_key.")
+    count = serializers.IntegerField(min_value=1, help_text="How many unread members.")
+    member_ids = serializers.ListField(
+        child=serializers.UUIDField(), help_text="The members' ids, newest first (at most 100)."
+    )
+    actors = serializers.ListField(
+        child=serializers.CharField(), help_text="Distinct actor names, newest first (at most 3)."
+    )
+    actor_count = serializers.IntegerField(min_value=0, help_text="How many distinct actors.")
+    summary = serializers.CharField(help_text='"Bob and 3 others · 4 notifications".')
+
+
+class NotificationListItemSerializer(NotificationSerializer):
+    group = GroupSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Only with view=grouped: the group this item stands for (its newest member), null if none.",
+    )
+
+
+class NotificationGroupSerializer(GroupSerializer):
+    members = NotificationSerializer(many=True, help_text="The members, newest first (at most 100).")
+
+
+VIEWS = ("flat", "grouped")
+
+
 class NotificationListQuerySerializer(serializers.Serializer):
+    view = serializers.ChoiceField(
+        choices=VIEWS,
+        required=False,
+        help_text="flat (default): every notification; grouped: each group of unread notifications with the same "
+        "category and group_key is one item, its newest member, with `group`.",
+    )
     status = serializers.ChoiceField(
         choices=STATUS_FILTERS, required=False, help_text="Default: everything but archived."
     )
@@ -234,6 +273,7 @@ class UpdatedSerializer(serializers.Serializer):
 
 class UnreadCountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
+    groups = serializers.IntegerField(help_text="Unread with each group (category + group_key) counted once.")
     by_category = serializers.DictField(child=serializers.IntegerField(), help_text="category slug -> unread")
 
 

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, explain, export, mutes, preferences, sends, views, webhooks
+from . import devices, explain, export, groups, mutes, preferences, sends, views, webhooks
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -31,6 +31,12 @@ urlpatterns = [
     path("notifications/sends/<str:id>/", sends.SendDetailView.as_view(), name="api-send-detail"),
     path("notifications/sends/<str:id>/retract/", sends.SendRetractView.as_view(), name="api-send-retract"),
     path("notifications/retract/", sends.RetractGroupView.as_view(), name="api-notification-retract-group"),
+    path("notifications/<str:id>/group/", groups.NotificationGroupView.as_view(), name="api-notification-group"),
+    path(
+        "notifications/<str:id>/group/read/",
+        groups.NotificationGroupReadView.as_view(),
+        name="api-notification-group-read",
+    ),
     path("notifications/<str:id>/why/", explain.NotificationExplainView.as_view(), name="api-notification-why"),
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),

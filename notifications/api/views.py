@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
+from .. import grouping, selectors, services
 from ..models import Category, Notification
 from ..payloads import notification_payload
 from ..validation import send_fields
@@ -165,7 +165,7 @@ class NotificationListView(APIView):
         summary="The user's notifications, newest first (after_seq: oldest first)",
         tags=["inbox"],
         parameters=[s.NotificationListQuerySerializer],
-        responses={200: s.NotificationSerializer(many=True), 400: E400, 401: E401},
+        responses={200: s.NotificationListItemSerializer(many=True), 400: E400, 401: E401},
     )
     def get(self, request: Request) -> Response:
         query = s.NotificationListQuerySerializer(
@@ -187,9 +187,17 @@ class NotificationListView(APIView):
             before=params.get("before"),
             after_seq=params.get("after_seq"),
         )
+        grouped = params.get("view") == "grouped"
+        if grouped:
+            qs = grouping.notifications_grouped(qs, user=request_user(request))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self) or []
-        return paginator.get_paginated_response([notification_payload(n) for n in page])
+        if not grouped:
+            return paginator.get_paginated_response([notification_payload(n) for n in page])
+        groups = grouping.page_group_summaries(user=request_user(request), page=page)
+        return paginator.get_paginated_response(
+            [{**notification_payload(n), "group": groups[n.pk].as_dict() if n.pk in groups else None} for n in page]
+        )
 
 
 class NotificationDetailView(APIView):
@@ -280,4 +288,7 @@ class NotificationUnreadCountView(APIView):
         responses={200: s.UnreadCountSerializer, 401: E401},
     )
     def get(self, request: Request) -> Response:
-        return Response(selectors.notification_counts(user=request_user(request)))
+        user = request_user(request)
+        return Response(
+            {**selectors.notification_counts(user=user), "groups": grouping.notification_unread_groups(user=user)}
+        )

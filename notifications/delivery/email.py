@@ -18,6 +18,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string, select_template
 
+from ..grouping import actor_display_name, group_phrase
 from .base import SENT, Message, Outcome, absolute_url, dead, retry, visible_text
 from .unsubscribe import unsubscribe_url
 
@@ -80,13 +81,10 @@ def digest_build(messages: list[Message]) -> EmailMultiAlternatives:
     """Many notifications of one user as one email, newest first."""
     first = messages[0]
     include = first.user_settings.email_content
-    items = []
-    for m in sorted(messages, key=lambda m: m.notification.seq, reverse=True):
-        shown = visible_text(m, include_content=include)
-        items.append({"title": shown.title, "body": shown.body, "url": shown.url, "category": m.category.label})
+    items = [_digest_line(group, include) for group in _digest_groups(messages)]
     optional = sorted({m.category.pk for m in messages if not m.category.mandatory})
     unsubscribe = unsubscribe_url(user_id=first.user.pk, category_ids=optional) if optional else None
-    count = len(items)
+    count = len(messages)
     context = {
         "items": items,
         "count": count,
@@ -98,6 +96,36 @@ def digest_build(messages: list[Message]) -> EmailMultiAlternatives:
     html, text = _render("digest", "digest", context)
     subject = f"{count} new notification{'s' if count != 1 else ''}"
     return _email(to=first.user.email, subject=subject, html=html, text=text, unsubscribe=unsubscribe)
+
+
+def _digest_groups(messages: list[Message]) -> list[list[Message]]:
+    """Newest first; the notifications of one group (category + group_key) together, where its newest is, newest
+    first: one digest line each, as the center shows them."""
+    groups: dict[tuple[int, str] | int, list[Message]] = {}
+    for m in sorted(messages, key=lambda m: m.notification.seq, reverse=True):
+        key = m.content.group_key
+        groups.setdefault((m.category.pk, key) if key else m.notification.pk, []).append(m)
+    return list(groups.values())
+
+
+def _digest_line(group: list[Message], include: bool) -> dict[str, Any]:
+    """The newest member's text, and for a group its summary. Private (or content off): who is a part of the
+    content, so only the count."""
+    newest = group[0]
+    shown = visible_text(newest, include_content=include)
+    line = {"title": shown.title, "body": shown.body, "url": shown.url, "category": newest.category.label}
+    if len(group) > 1:
+        actors: list[str] = []
+        actor_ids: list[int] = []
+        for m in group:
+            actor = m.content.actor
+            if shown.private or actor is None or actor.pk in actor_ids:
+                continue
+            actor_ids.append(actor.pk)
+            first, last = actor.first_name, actor.last_name
+            actors.append(actor_display_name(first_name=first, last_name=last, username=actor.get_username()))
+        line["summary"] = group_phrase(actors[:3], len(actor_ids), len(group))
+    return line
 
 
 def _outcome(exc: Exception) -> Outcome:

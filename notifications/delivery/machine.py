@@ -227,7 +227,11 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict[str, int]:
         return {}
     deliveries = list(
         Delivery.objects.filter(pk__in=claimed).select_related(
-            "notification__content", "notification__category", "notification__recipient"
+            # the actor: a digest names who is in each group ("Bob and 3 others")
+            "notification__content",
+            "notification__content__actor",
+            "notification__category",
+            "notification__recipient",
         )
     )
     decisions = _decide(deliveries, now)

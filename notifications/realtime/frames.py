@@ -89,8 +89,11 @@ def retracted_frame(ids: list[str]) -> str:
     return frame_encode({"type": "notification_retracted", "ids": ids})
 
 
-def unread_count_frame(count: int) -> str:
-    return f'{{"type":"unread_count","count":{int(count)}}}'
+def unread_count_frame(count: int, groups: int | None = None) -> str:
+    """`groups` (the count with each group counted once) rides along where it was counted: after a state change."""
+    if groups is None:
+        return f'{{"type":"unread_count","count":{int(count)}}}'
+    return f'{{"type":"unread_count","count":{int(count)},"groups":{int(groups)}}}'
 
 
 def session_fingerprint(session_key: str | None) -> str:

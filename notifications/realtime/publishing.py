@@ -168,16 +168,17 @@ def state_publish_on_commit(
     read: bool | None = None,
     archived: bool | None = None,
     extra: dict[str, Any] | None = None,
+    unread_groups: int | None = None,
 ) -> None:
-    """notification_updated (only the changed keys; `extra`: more of them, e.g. saved) then unread_count, to every
-    socket of the user."""
+    """notification_updated (only the changed keys; `extra`: more of them, e.g. saved) then unread_count (with
+    `groups` when given), to every socket of the user."""
     frame: dict[str, Any] = {"type": "notification_updated", "ids": [str(i) for i in ids]}
     if read is not None:
         frame["read"] = read
     if archived is not None:
         frame["archived"] = archived
     frame.update(extra or {})
-    texts = [frame_encode(frame), unread_count_frame(unread_count)]
+    texts = [frame_encode(frame), unread_count_frame(unread_count, unread_groups)]
     messages = [(user_group(user_id), {"type": STATE_CHANGED, "texts": texts, "unread": unread_count})]
     transaction.on_commit(lambda: publish(messages))
 

@@ -3,6 +3,7 @@
 
 import { $, announce, csrfToken, h } from "./dom.js";
 import { applyAllRead, applyUpdate, centerList, enhanceItem, restoreItems, setUnread, updateEmptyStates } from "./render.js";
+import { groupIds } from "./grouping.js";
 import { Outbox } from "./outbox.js";
 import { undoToast } from "./toasts.js";
 
@@ -33,6 +34,12 @@ async function post(url, data, { keepalive = false } = {}) {
   return { response, payload };
 }
 
+/** The bell's count from an answer: each group once (unread_groups), else the rows. */
+function setCount(payload) {
+  const count = typeof payload.unread_groups === "number" ? payload.unread_groups : payload.unread_count;
+  if (typeof count === "number") setUnread(count);
+}
+
 const outbox = new Outbox(localStorage, `notify:${document.body.dataset.user}:outbox`);
 
 function applyLocally(ids, action) {
@@ -47,7 +54,7 @@ async function sendState(ids, action, keepalive) {
   const { response, payload } = await post(`${centerUrl}bulk/`, data, { keepalive });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   applyLocally(payload.changed || [], action);
-  if (typeof payload.unread_count === "number") setUnread(payload.unread_count);
+  setCount(payload);
   return payload.changed || [];
 }
 
@@ -55,7 +62,9 @@ async function sendState(ids, action, keepalive) {
  * Read, unread, archive or unarchive several of the user's notifications in one request. Offline (or the request
  * cannot reach the server), the wish is queued and shown at once; flushOutbox() sends it when the network is back.
  */
-export async function bulkState(ids, action, { keepalive = false } = {}) {
+export async function bulkState(asked, action, { keepalive = false } = {}) {
+  // Reading or archiving a group acts on its members on screen (what the person saw): buttons, keys, selection.
+  const ids = action === "read" || action === "archive" ? [...new Set(asked.flatMap(groupIds))] : asked;
   if (!navigator.onLine) return queue(ids, action);
   try {
     return await sendState(ids, action, keepalive);
@@ -145,7 +154,7 @@ async function snooze(form, submitter) {
   }
   const changed = payload.changed || [];
   applyUpdate({ ids: changed, snoozed_until: payload.snoozed_until });
-  if (typeof payload.unread_count === "number") setUnread(payload.unread_count);
+  setCount(payload);
   if (!payload.snoozed_until) {
     announce("Back in your inbox");
     return;

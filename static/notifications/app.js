@@ -16,6 +16,7 @@ import { setupKeyboard } from "./keyboard.js";
 import {
   addNotification, applyUpdate, counts, enhanceItem, removeCopies, setUnread, setUnseen, updateEmptyStates,
 } from "./render.js";
+import { clearUnseen, groupable, mergeIntoGroup } from "./grouping.js";
 import { replaceContent, retractItems } from "./retract.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
@@ -40,8 +41,10 @@ const state = {
   pollTimer: null,
   replayed: 0,
   replayCounted: false,
-  helloSeq: 0, // hello's last_seq: its unread_count counts exactly the rows up to this seq
+  helloSeq: 0, // hello's last_seq: its counts count exactly the rows up to this seq
   seenSent: 0,
+  countTimer: null,
+  received: 0, // notifications received: a count fetched while one arrived is already stale
 };
 
 // --- The resume cursor ---------------------------------------------------------------------------------------
@@ -84,12 +87,21 @@ function receive(n, { replay = false, countIncluded = false } = {}) {
   const woken = state.seen.seqs.has(n.id); // known before, now with a higher seq: it woke from a snooze
   if (!state.seen.add(n.id, n.seq)) return;
   removeCopies(n.id, n.seq);
-  addNotification(n);
+  state.received += 1;
+  // A member of a group on screen replaces that item: the group is counted once (bell and badge).
+  const { group, merged, unseen, focused } = mergeIntoGroup(n);
+  const fresh = !n.is_read && !n.archived_at && !n.seen_at;
+  if (group && fresh) group.unseen = true;
+  addNotification(n, group);
+  if (focused) document.getElementById(`n-${n.id}`)?.focus();
   if (n.snoozed_until) return; // replayed while still snoozed: not in the inbox, not counted, no toast
   if (n.muted) return; // its group is muted: stored (and read), shown in the list, but no badge and no toast
-  if (!n.is_read && !n.archived_at && !countIncluded) setUnread(counts.unread + 1);
+  // The bell counts items, each group once. A new member of a group not on screen (older than the dropdown and
+  // the page) cannot be told from a new group here: the server counts it, a moment later.
+  if (!n.is_read && !n.archived_at && !merged && !countIncluded) setUnread(counts.unread + 1);
+  if (groupable(n) && !merged && !countIncluded) refreshCounts();
   // Everything shown after this page was rendered is new since the user last looked (until the bell opens).
-  if (!n.is_read && !n.archived_at && !n.seen_at) setUnseen(counts.unseen + 1);
+  if (fresh && !unseen) setUnseen(counts.unseen + 1);
   if (replay) {
     state.replayed += 1;
     if (state.replayed <= REPLAY_TOAST_MAX) toast(n, { woken });
@@ -127,7 +139,9 @@ function handleFrame(frame) {
       state.replayed = 0;
       state.replayCounted = true;
       state.helloSeq = typeof frame.last_seq === "number" ? frame.last_seq : 0;
-      if (typeof frame.unread_count === "number") setUnread(frame.unread_count);
+      // The bell counts each group once (unread_groups); a server without it: ask (unread-count/ `groups`).
+      if (typeof frame.unread_groups === "number") setUnread(frame.unread_groups);
+      else refreshCounts();
       break;
     case "notification":
       // hello's count includes what the first resume replays up to hello's last_seq; not a row that committed
@@ -154,10 +168,12 @@ function handleFrame(frame) {
       else applyUpdate(frame);
       break;
     case "notification_retracted":
-      retractItems(frame.ids); // the unread_count frame that follows sets the badge
+      retractItems(frame.ids);
+      refreshCounts(); // the unread_count frame that follows counts rows; the bell counts each group once
       break;
     case "unread_count":
-      setUnread(frame.count);
+      // Only a count with `groups` (after a state change) is the bell's; the others count rows.
+      if (typeof frame.groups === "number") setUnread(frame.groups);
       break;
     case "error":
       console.warn("notifications socket:", frame.code, frame.message);
@@ -212,7 +228,7 @@ async function pollOnce() {
       url = data.next;
     }
     const unread = await getJson(`${api}notifications/unread-count/`);
-    setUnread(unread.count);
+    setUnread(typeof unread.groups === "number" ? unread.groups : unread.count);
   } catch (error) {
     if (!state.connection.ended) console.warn("polling failed", error.message);
   }
@@ -242,8 +258,25 @@ function setConn(name) {
   el.querySelector(".conn-text").textContent = connTexts[name] || "";
 }
 
+/** The bell's count from the server (each group once), shortly after a burst; dropped if a notification arrived
+ * while it was asked (it would be stale), then asked again. */
+function refreshCounts(delay = 400) {
+  clearTimeout(state.countTimer);
+  state.countTimer = setTimeout(async () => {
+    const before = state.received;
+    try {
+      const unread = await getJson(`${api}notifications/unread-count/`);
+      if (state.received !== before) refreshCounts();
+      else if (typeof unread.groups === "number") setUnread(unread.groups);
+    } catch {
+      // The next state change or reconnection brings the count.
+    }
+  }, delay);
+}
+
 async function markSeen() {
   setUnseen(0);
+  clearUnseen();
   const upTo = state.cursor.seq;
   if (upTo <= state.seenSent) return;
   try {

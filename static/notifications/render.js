@@ -3,6 +3,7 @@
 
 import { $, capitalize, csrfToken, h, safeUrl, timeElement } from "./dom.js";
 import { filtersOf, matches } from "./filters.js";
+import { groupDataset, groupLine } from "./grouping.js";
 import { whyDisclosure } from "./why.js";
 
 const DROPDOWN_MAX = 8;
@@ -49,10 +50,12 @@ export function notificationLink(n) {
   return safeUrl(n.url) || `${centerUrl}#n-${n.id}`;
 }
 
-export function dropdownItem(n) {
-  return h("li", { class: `dd-item${n.is_read ? "" : " is-unread"}`, dataset: { id: n.id, seq: String(n.seq) } },
+export function dropdownItem(n, group) {
+  const dataset = { id: n.id, seq: String(n.seq), category: n.category, ...groupDataset(group) };
+  return h("li", { class: `dd-item${n.is_read ? "" : " is-unread"}`, dataset },
     h("a", { href: notificationLink(n), "data-open": n.id },
       h("span", { class: "dd-title" }, n.title),
+      groupLine(group, "span", { class: "dd-group" }),
       h("span", { class: "dd-meta" },
         h("span", { class: `prio-dot prio-${n.priority}`, "aria-hidden": "true" }),
         `${n.category_label} · `, timeElement(n.created_at),
@@ -138,16 +141,20 @@ function snoozeMenu(n) {
   return copy;
 }
 
-export function centerItem(n) {
+export function centerItem(n, group) {
+  const grouped = Boolean(group && group.count > 1);
   const image = safeUrl(n.image_url);
   const actions = Array.isArray(n.actions) ? n.actions : [];
   const next = location.pathname + location.search;
   return h("li", {
     class: `n-item is-new${n.is_read ? "" : " is-unread"}${n.archived_at ? " is-archived" : ""}${n.saved_at ? " is-saved" : ""}${n.snoozed_until ? " is-snoozed" : ""}`,
     id: `n-${n.id}`, tabindex: "-1",
-    dataset: { id: n.id, seq: String(n.seq), category: n.category, priority: n.priority, created: n.created_at },
+    dataset: {
+      id: n.id, seq: String(n.seq), category: n.category, priority: n.priority, created: n.created_at,
+      ...groupDataset(group),
+    },
   },
-  h("article", { class: "n-card", "aria-labelledby": `n-${n.id}-title` },
+  h("article", { class: "n-card", "aria-labelledby": `n-${n.id}-title${grouped ? ` n-${n.id}-group` : ""}` },
     h("input", { type: "checkbox", class: "n-select", name: "ids", value: n.id, form: "bulk-bar", "aria-label": `Select: ${n.title}` }),
     image ? h("img", { class: "n-thumb", src: image, alt: "", loading: "lazy", width: 56, height: 56 }) : null,
     h("div", { class: "n-main" },
@@ -157,6 +164,7 @@ export function centerItem(n) {
         h("span", { class: "chip chip-cat" }, n.category_label), " ",
         h("span", { class: `chip prio prio-${n.priority}` }, capitalize(n.priority)), " ",
         timeElement(n.created_at)),
+      groupLine(group, "p", { class: "n-group", id: `n-${n.id}-group` }),
       h("h3", { class: "n-title", id: `n-${n.id}-title` }, h("a", { href: notificationLink(n), "data-open": n.id }, n.title)),
       n.body ? h("p", { class: "n-body" }, n.body) : null,
       actions.length ? h("p", { class: "n-actions" }, actions.map((a) => {
@@ -168,6 +176,7 @@ export function centerItem(n) {
     h("form", { class: "n-state", method: "post", action: `${centerUrl}${n.id}/state/`, "data-enhance": "state" },
       h("input", { type: "hidden", name: "csrfmiddlewaretoken", value: csrfToken() }),
       h("input", { type: "hidden", name: "next", value: next }),
+      grouped ? h("input", { type: "hidden", name: "group", value: "1" }) : null,
       starButton(Boolean(n.saved_at), n.title),
       stateButton(n.is_read ? "unread" : "read", n.title),
       stateButton(n.archived_at ? "unarchive" : "archive", n.title))));
@@ -244,15 +253,16 @@ export function removeCopies(id, seq) {
   return removedAny;
 }
 
-export function addNotification(n) {
+/** Show a new notification; `group`: the group it now stands for (grouping.js mergeIntoGroup), or null. */
+export function addNotification(n, group = null) {
   const dd = $("bell-list");
   if (dd && !n.archived_at && !n.snoozed_until) {
-    insertBySeq(dd, dropdownItem(n), n.seq);
+    insertBySeq(dd, dropdownItem(n, group), n.seq);
     while (dd.children.length > DROPDOWN_MAX) dd.lastElementChild.remove();
   }
   const list = centerList();
   if (list && list.dataset.live === "true" && matches(filtersOf(list.dataset), n)) {
-    const item = centerItem(n);
+    const item = centerItem(n, list.dataset.grouped === "true" ? group : null);
     insertBySeq(list, item, n.seq);
     enhanceItem(item);
   }

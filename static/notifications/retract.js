@@ -3,14 +3,16 @@
 //   dropdown), keeping keyboard focus on it; notification_retracted: its items leave this tab at once (the
 //   unread_count frame that follows sets the badge).
 
+import { groupOf } from "./grouping.js";
 import { centerItem, centerList, dropdownItem, enhanceItem, itemsFor, removeItem, updateEmptyStates } from "./render.js";
 
 export function replaceContent(n) {
   if (!n || typeof n.id !== "string" || typeof n.seq !== "number") return;
   for (const item of itemsFor(n.id)) {
     let fresh = null;
-    if (item.classList.contains("n-item")) fresh = centerItem(n);
-    else if (item.classList.contains("dd-item")) fresh = dropdownItem(n);
+    // A group's item stays that group's (its count, members and summary), with the new content.
+    if (item.classList.contains("n-item")) fresh = centerItem(n, groupOf(item));
+    else if (item.classList.contains("dd-item")) fresh = dropdownItem(n, groupOf(item));
     if (!fresh) continue;
     fresh.classList.remove("is-new"); // not new: the same notification, edited
     const hadFocus = item.contains(document.activeElement);

@@ -24,6 +24,7 @@ USERS = [
     "rita",  # producer update and retract, live
     "sara",  # the service worker closes a retracted push
     "quinn",
+    "rosa",
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages

@@ -102,7 +102,7 @@ def test_bulk_state_changes_only_own_ids_and_reports_them(alice_client, alice, b
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 200
-    assert response.json() == {"changed": alice_ids, "archived": True, "unread_count": 0}
+    assert response.json() == {"changed": alice_ids, "archived": True, "unread_count": 0, "unread_groups": 0}
     assert Notification.objects.get(uuid=bob_id).archived_at is None
     assert len(mine) == 2
 

@@ -149,7 +149,7 @@ async def test_a_sent_notification_reaches_every_socket_of_the_recipient_only(se
     # when one tab marks it read, the other tab learns it, with the new unread count
     await tab1.send({"type": "mark_read", "ids": [nid]})
     assert await tab2.frame("notification_updated") == {"type": "notification_updated", "ids": [nid], "read": True}
-    assert await tab2.frame("unread_count") == {"type": "unread_count", "count": 0}
+    assert await tab2.frame("unread_count") == {"type": "unread_count", "count": 0, "groups": 0}
     assert other.frames == []
     for client in (tab1, tab2, cli, other):
         await client.close()

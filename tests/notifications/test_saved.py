@@ -72,7 +72,7 @@ def test_saving_publishes_notification_updated_with_saved_after_commit(
     assert group == realtime.user_group(alice.pk)
     assert message["texts"] == [
         f'{{"type":"notification_updated","ids":["{n.uuid}"],"saved":true}}',
-        '{"type":"unread_count","count":1}',
+        '{"type":"unread_count","count":1,"groups":1}',
     ]
 
 
@@ -146,7 +146,7 @@ def test_the_center_star_posts_save_and_the_saved_tab_lists_it(client, alice, bo
     assert "star me" in saved and 'aria-pressed="true"' in saved and 'value="unsave"' in saved
     # the JSON answer of the page's script, and another user's id is a 404
     answer = client.post(f"/notifications/{n.uuid}/state/", {"action": "unsave"}, HTTP_ACCEPT="application/json")
-    assert answer.json() == {"changed": [str(n.uuid)], "saved": False, "unread_count": 1}
+    assert answer.json() == {"changed": [str(n.uuid)], "saved": False, "unread_count": 1, "unread_groups": 1}
     assert client.post(f"/notifications/{theirs.uuid}/state/", {"action": "save"}).status_code == 404
     theirs.refresh_from_db()
     assert theirs.saved_at is None

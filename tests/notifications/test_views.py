@@ -121,7 +121,7 @@ def test_state_answers_json_for_the_js_module(alice_client, alice):
         f"/notifications/{first}/state/", {"action": "read"}, headers={"Accept": "application/json"}
     )
     assert response.status_code == 200
-    assert response.json() == {"changed": [str(first)], "read": True, "unread_count": 1}
+    assert response.json() == {"changed": [str(first)], "read": True, "unread_count": 1, "unread_groups": 1}
     assert Notification.objects.get(uuid=second).read_at is None
 
 
@@ -149,7 +149,7 @@ def test_mark_all_read_only_touches_own(alice_client, alice, bob):
     response = alice_client.post("/notifications/mark-all-read/", headers={"Accept": "application/json"})
     mine = {str(u) for u in Notification.objects.filter(recipient=alice).values_list("uuid", flat=True)}
     body = response.json()
-    assert {k: v for k, v in body.items() if k != "ids"} == {"updated": 2, "unread_count": 0}
+    assert {k: v for k, v in body.items() if k != "ids"} == {"updated": 2, "unread_count": 0, "unread_groups": 0}
     assert set(body["ids"]) == mine  # what "Undo" marks unread again: alice's two, none of bob's
     assert Notification.objects.filter(recipient=alice, read_at__isnull=True).count() == 0
     assert Notification.objects.filter(recipient=bob, read_at__isnull=True).count() == 1

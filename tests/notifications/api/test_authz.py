@@ -23,6 +23,19 @@ ENDPOINTS = [
     ("get", "/api/v1/notifications/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/notifications/{n}/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
     ("get", "/api/v1/notifications/{n}/why/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
+    ("get", "/api/v1/notifications/{n}/group/", None, dict(anonymous=401, owner=200, other=404, sender=404, staff=404)),
+    (
+        "post",
+        "/api/v1/notifications/{n}/group/read/",
+        None,
+        dict(anonymous=401, owner=200, other=404, sender=404, staff=404),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/?view=grouped",
+        None,
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
     (
         "patch",
         "/api/v1/notifications/{n}/",
@@ -182,7 +195,8 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         "staff": make_user("staff", is_staff=True, is_superuser=True),
     }
     secret = "owner-secret-title"
-    notification = Notification.objects.get(uuid=send([owner], title=secret).notification_ids[0])
+    # in a group, so the grouped list and the group endpoints have something of the owner's to (not) show
+    notification = Notification.objects.get(uuid=send([owner], title=secret, group_key="g").notification_ids[0])
     GCMDevice.objects.create(user=owner, registration_id=OWNER_TOKEN)
     owner_mute, _ = group_mute_create(user=owner, group_key=SECRET_GROUP)
     produced = notify(
@@ -222,7 +236,8 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         assert str(notification.uuid) not in json.dumps(response.json()) or path.startswith("/api/v1/schema")
     # a refused write changed nothing
     notification.refresh_from_db()
-    if not (role == "owner" and path.endswith("{n}/") and method == "patch") and "mark-all-read" not in path:
+    owner_wrote = role == "owner" and ((path.endswith("{n}/") and method == "patch") or path.endswith("group/read/"))
+    if not owner_wrote and "mark-all-read" not in path:
         assert notification.read_at is None
         assert (notification.saved_at, notification.snoozed_until) == (None, None)
     producer_may = role == "sender" or (role == "staff" and "by-key" not in path)

@@ -53,6 +53,7 @@ def test_list_returns_the_contract_object(alice_client, alice):
         "data": {"k": 1},
         "group_key": "g",
         "actor": None,
+        "actor_name": None,
         "expires_at": None,
         "created_at": item["created_at"],
         "seen_at": None,
@@ -131,7 +132,11 @@ def test_patch_read_and_archived(alice_client, alice, django_capture_on_commit_c
     response = alice_client.patch(detail(n), {"read": True}, format="json")
     assert response.status_code == 200
     assert response.json()["is_read"] is True
-    assert alice_client.get("/api/v1/notifications/unread-count/").json() == {"count": 0, "by_category": {}}
+    assert alice_client.get("/api/v1/notifications/unread-count/").json() == {
+        "count": 0,
+        "by_category": {},
+        "groups": 0,
+    }
     response = alice_client.patch(detail(n), {"read": False, "archived": True}, format="json")
     body = response.json()
     assert (body["is_read"], body["archived_at"] is not None) == (False, True)
@@ -191,8 +196,13 @@ def test_unread_count_by_category(alice_client, bob_client, alice, bob):
     assert alice_client.get("/api/v1/notifications/unread-count/").json() == {
         "count": 2,
         "by_category": {"comment": 1, "mention": 1},
+        "groups": 2,
     }
-    assert bob_client.get("/api/v1/notifications/unread-count/").json() == {"count": 1, "by_category": {"mention": 1}}
+    assert bob_client.get("/api/v1/notifications/unread-count/").json() == {
+        "count": 1,
+        "by_category": {"mention": 1},
+        "groups": 1,
+    }
 
 
 def test_list_never_shows_other_users(alice_client, alice, bob):

@@ -60,7 +60,8 @@ def live_api(postgres, transactional_db, tmp_path):
     user = make_user("fuzz-user")
     Group.objects.create(name="ops").user_set.add(user)
     for i in range(3):
-        send([user], title=f"n{i}", data={"i": i}, actions=[{"label": "Open", "url": "/x"}])
+        # two in one group: the grouped list and the group endpoints answer with a real group
+        send([user], title=f"n{i}", data={"i": i}, actions=[{"label": "Open", "url": "/x"}], group_key="g" if i else "")
     tokens = {"sender": Token.objects.create(user=sender).key, "user": Token.objects.create(user=user).key}
 
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}

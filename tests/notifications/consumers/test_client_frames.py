@@ -29,12 +29,12 @@ async def test_mark_read_and_unread_update_every_tab(alice):
         assert sorted(updated["ids"]) == sorted([str(a), str(b)])
         assert updated["read"] is True
         assert "archived" not in updated
-        assert count == {"type": "unread_count", "count": 0}
+        assert count == {"type": "unread_count", "count": 0, "groups": 0}
     await tab2.send_json_to({"type": "mark_unread", "ids": [str(a)]})
     for tab in (tab1, tab2):
         assert await frames(tab, 2) == [
             {"type": "notification_updated", "ids": [str(a)], "read": False},
-            {"type": "unread_count", "count": 1},
+            {"type": "unread_count", "count": 1, "groups": 1},
         ]
     await tab1.disconnect()
     await tab2.disconnect()
@@ -48,11 +48,11 @@ async def test_mark_all_read_up_to_a_seq(alice):
     await ws.send_json_to({"type": "mark_all_read", "up_to_seq": 2})
     updated, count = await frames(ws, 2)
     assert len(updated["ids"]) == 2 and updated["read"] is True
-    assert count == {"type": "unread_count", "count": 1}
+    assert count == {"type": "unread_count", "count": 1, "groups": 1}
     unread = await adb(lambda: list(Notification.objects.filter(read_at__isnull=True).values_list("seq", flat=True)))()
     assert unread == [3]
     await ws.send_json_to({"type": "mark_all_read"})
-    assert (await frames(ws, 2))[1] == {"type": "unread_count", "count": 0}
+    assert (await frames(ws, 2))[1] == {"type": "unread_count", "count": 0, "groups": 0}
     await ws.disconnect()
 
 

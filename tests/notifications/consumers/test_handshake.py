@@ -34,7 +34,8 @@ async def test_hello_reports_unread_count_and_last_seq(alice):
     assert hello["type"] == "hello"
     assert hello["unread_count"] == 2
     assert hello["last_seq"] == 2
-    assert set(hello) == {"type", "unread_count", "last_seq", "server_time"}
+    assert set(hello) == {"type", "unread_count", "last_seq", "server_time", "unread_groups"}
+    assert hello["unread_groups"] == 2
     await ws.disconnect()
 
 

@@ -21,7 +21,7 @@ async def test_other_tabs_learn_a_save_by_notification_updated(alice):
     await adb(notification_save)(user=alice, ids=[n])
     assert await frames(tab, 2) == [
         {"type": "notification_updated", "ids": [str(n)], "saved": True},
-        {"type": "unread_count", "count": 1},
+        {"type": "unread_count", "count": 1, "groups": 1},
     ]
     await adb(notification_save)(user=alice, ids=[n], saved=False)
     assert (await frames(tab, 2))[0] == {"type": "notification_updated", "ids": [str(n)], "saved": False}
@@ -41,7 +41,7 @@ async def test_a_snoozed_notification_leaves_every_tab_and_comes_back_live_at_it
     for tab in (tab1, tab2):
         assert await frames(tab, 2) == [
             {"type": "notification_updated", "ids": [str(a)], "snoozed_until": until.isoformat()},
-            {"type": "unread_count", "count": 1},
+            {"type": "unread_count", "count": 1, "groups": 1},
         ]
     # nothing before its time
     assert await adb(notifications_wake_due)(now=until - timedelta(seconds=1)) == 0

@@ -9,7 +9,7 @@ from django.utils import timezone
 from notifications.delivery.machine import deliveries_dispatch_due
 from notifications.models import Category, Delivery, DeliveryStatus
 from preferences.models import Preference, UserSettings
-from tests.factories import send
+from tests.factories import make_user, send
 from tests.notifications.delivery.helpers import deliveries_of, reload, send_now
 
 
@@ -133,3 +133,42 @@ def test_smtp_permanent_rejection_is_dead_and_temporary_one_retries(smtp, alice,
     assert by_user[bob.pk].status == DeliveryStatus.FAILED and "451" in by_user[bob.pk].last_error
     assert by_user[bob.pk].attempts == 1 and by_user[bob.pk].due_at > timezone.now()
     assert smtp.messages == []
+
+
+def _digest_now(user) -> list[Delivery]:
+    rows = list(Delivery.objects.filter(channel="email", notification__recipient=user, digest=True))
+    past = timezone.now() - timedelta(seconds=1)
+    Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(due_at=past, updated_at=past - timedelta(hours=1))
+    deliveries_dispatch_due()
+    return rows
+
+
+def test_a_digest_has_one_line_per_group_with_its_summary(smtp, alice, bob, eager):
+    # given alice on an hourly digest: three comments on one post (two actors), and one other comment
+    carol = make_user("carol", first_name="Carol")
+    UserSettings.objects.create(user=alice, email_digest="hourly")
+    for actor in (bob, carol, bob):
+        send([alice], title=f"{actor.username} commented on Fix login", group_key="post:42", actor=actor)
+    send([alice], title="Unrelated comment", actor=bob)
+    # when the digest goes out
+    assert len(_digest_now(alice)) == 4
+    # then one email counts every notification, with one line per group: the newest member and its summary
+    (message,) = smtp.messages
+    text, html = _parts(message)
+    assert message["Subject"] == "4 new notifications"
+    assert text.count("commented on Fix login") == 1 and text.count("Unrelated comment") == 1
+    assert "bob commented on Fix login\r\n  bob and Carol · 3 notifications" in text
+    assert "bob and Carol · 3 notifications" in html
+    assert text.index("Unrelated comment") < text.index("bob commented on Fix login")
+
+
+def test_a_private_groups_digest_line_says_how_many_and_never_who_or_what(smtp, alice, bob, eager):
+    Category.objects.filter(slug="mention").update(sensitivity="private")
+    UserSettings.objects.create(user=alice, email_digest="hourly")
+    for _ in range(2):
+        send([alice], category="mention", title="Secret plans", group_key="plans:7", actor=bob)
+    assert len(_digest_now(alice)) == 2
+    (message,) = smtp.messages
+    text, _html = _parts(message)
+    assert "\r\n  2 notifications\r\n" in text
+    assert "bob" not in message.as_string() and "Secret plans" not in message.as_string()

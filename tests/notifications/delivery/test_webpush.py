@@ -91,6 +91,21 @@ def test_web_push_of_a_private_category_keeps_its_group_key_opaque(push_service,
     assert first.headers["topic"] == second.headers["topic"] != webpush_topic("reset:alice")
 
 
+def test_every_member_of_a_group_is_pushed_with_the_groups_tag_so_the_browser_shows_one_that_updates(
+    push_service, alice
+):
+    # given alice subscribed, and three comments of one group then one of another
+    subscription = push_service.subscription("alice-1")
+    _device(alice, subscription)
+    for title, key in (("c1", "post:42"), ("c2", "post:42"), ("c3", "post:42"), ("other", "post:43")):
+        send_now(deliveries_of(send([alice], title=title, group_key=key, priority="urgent"), channel="webpush"))
+    # then the group's pushes share one tag and one Topic (each replaces the last), the other group has its own
+    tags = [push_decrypt(r, subscription)["tag"] for r in push_service.requests]
+    topics = [r.headers["topic"] for r in push_service.requests]
+    assert tags == ["post:42", "post:42", "post:42", "post:43"]
+    assert topics[0] == topics[1] == topics[2] == webpush_topic("post:42") != topics[3]
+
+
 def test_gone_subscription_is_deactivated_and_the_other_one_still_gets_it(push_service, alice):
     gone, alive = push_service.subscription("gone"), push_service.subscription("alive")
     gone_device, alive_device = _device(alice, gone), _device(alice, alive)
