@@ -25,6 +25,7 @@ USERS = [
     "sara",  # the service worker closes a retracted push
     "quinn",
     "rosa",
+    "tess",  # live grouping (nothing seeded)
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages

@@ -27,8 +27,8 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
     would repeat building the group it starts from."""
     proxy = TcpProxy(daphne_server.port)
     try:
-        # given quinn's center open through a proxy we can cut, socket live, nothing unread
-        context = login(browser, daphne_server, "quinn", base_url=f"http://127.0.0.1:{proxy.port}")
+        # given tess's center open through a proxy we can cut, socket live, nothing unread
+        context = login(browser, daphne_server, "tess", base_url=f"http://127.0.0.1:{proxy.port}")
         contexts.append(context)
         page = context.new_page()
         page.goto("/notifications/")
@@ -39,7 +39,7 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
 
         # when three comments on one post arrive one after another
         for i in (1, 2, 3):
-            api_send(daphne_server, "quinn", title=_comment(i), body=f"Text {i}", group_key=KEY)
+            api_send(daphne_server, "tess", title=_comment(i), body=f"Text {i}", group_key=KEY)
             # then the center shows one item with the latest content, whose count and text change in place
             expect(group.locator(".n-title")).to_have_text(_comment(i), timeout=LIVE)
             expect(items).to_have_count(1)
@@ -53,7 +53,7 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
         expect(page.locator("#bell-list .dd-group")).to_have_text("bob · 3 notifications")
 
         # when one without a group_key comes, it is an item of its own, on top
-        api_send(daphne_server, "quinn", title="Solo")
+        api_send(daphne_server, "tess", title="Solo")
         expect(items).to_have_count(2, timeout=LIVE)
         assert titles(page) == ["Solo", _comment(3)]
         expect(bell(page)).to_have_accessible_name("Notifications, 2 unread")
@@ -61,7 +61,7 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
 
         # when a comment comes while the group's item has keyboard focus, its replacement has it
         group.focus()
-        api_send(daphne_server, "quinn", title=_comment(4), group_key=KEY)
+        api_send(daphne_server, "tess", title=_comment(4), group_key=KEY)
         expect(group.locator(".n-title")).to_have_text(_comment(4), timeout=LIVE)
         expect(group).to_be_focused()
         expect(group.locator(".n-group")).to_have_text("bob · 4 notifications")
@@ -70,7 +70,7 @@ def test_sends_with_one_group_key_are_one_live_item_counted_once_read_together_a
         proxy.drop()
         expect(page.locator("#conn-status")).to_have_attribute("data-state", re.compile("reconnecting|polling"))
         for i in (5, 6):
-            api_send(daphne_server, "quinn", title=_comment(i), group_key=KEY)
+            api_send(daphne_server, "tess", title=_comment(i), group_key=KEY)
         proxy.restore()
         wait_live(page)
 
