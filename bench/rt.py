@@ -22,9 +22,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import close_old_connections, transaction  # noqa: E402
 
-from bench.core import percentile  # noqa: E402
 from bench.harness.live import Daphne, WsClient  # noqa: E402
-from bench.realtime.__main__ import Clients, phase  # noqa: E402
+from bench.realtime.__main__ import Clients, phase_measured  # noqa: E402
 from bench.tickets import tickets_bulk  # noqa: E402
 from bench.users import users_ensure  # noqa: E402
 from bench.worker import serve  # noqa: E402
@@ -76,13 +75,9 @@ def connect(clients: int) -> dict[str, Any]:
 
 def run_phase(mode: str, rate: float, duration: float, threads: int = 4) -> dict[str, Any]:
     c: Clients = STATE["clients"]
-    r = LOOP.run_until_complete(phase(c, mode, rate, duration, STATE["user_ids"], threads, dict(os.environ)))
-    lat = [x * 1000 for x in c.latencies]
-    r["p999_ms"] = percentile(lat, 99.9)
-    r["p99_ms"] = percentile(lat, 99)
-    r["p50_ms"] = percentile(lat, 50)
-    r["max_ms"] = max(lat) if lat else float("nan")
-    return r
+    return LOOP.run_until_complete(
+        phase_measured(c, mode, rate, duration, STATE["user_ids"], threads, dict(os.environ))
+    )
 
 
 def _local_addr(n: int, addresses: int) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from bench.core import percentile
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -222,6 +224,19 @@ async def phase(
         "p99_ms": round(pct(clients.latencies, 99), 2),
         "max_ms": round(pct(clients.latencies, 100), 2),
     }
+
+
+async def phase_measured(
+    clients: Clients, mode: str, rate: float, duration: float, user_ids: list[int], threads: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """`phase`, with the latency percentiles of the frames the clients received (ms)."""
+    r = await phase(clients, mode, rate, duration, user_ids, threads, env)
+    lat = [x * 1000 for x in clients.latencies]
+    r["p999_ms"] = percentile(lat, 99.9)
+    r["p99_ms"] = percentile(lat, 99)
+    r["p50_ms"] = percentile(lat, 50)
+    r["max_ms"] = max(lat) if lat else float("nan")
+    return r
 
 
 def setup(args: argparse.Namespace) -> tuple[list[int], list[str], list[Any]]:

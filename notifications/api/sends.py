@@ -23,14 +23,14 @@ from ..models import Content, Priority
 from ..validation import ACTIONS_MAX, BODY_MAX, GROUP_KEY_MAX, IDEMPOTENCY_KEY_MAX, TITLE_MAX, URL_MAX
 from .devices import StrictCharField
 from .permissions import request_user
-from .serializers import ActionSerializer, validated_data
+from .serializers import ActionSerializer, ChangeSerializer, validated_data
 from .views import E400, E401, E404
 
 MANAGE_ANY_PERMISSION = "notifications.manage_any_notification"
 NOT_FOUND = "No send with this id."
 
 
-class SendUpdateSerializer(serializers.Serializer):
+class SendUpdateSerializer(ChangeSerializer):
     """Only these keys; any other (category, priority, group_key, recipients, ...) is a 400 and nothing changes.
     The values are checked by the same rules as a send's (notifications.validation)."""
 
@@ -46,15 +46,6 @@ class SendUpdateSerializer(serializers.Serializer):
     data = serializers.DictField(  # type: ignore[assignment]
         required=False, help_text="Any JSON object of at most 4 KB, returned as is."
     )
-
-    def to_internal_value(self, data: object) -> dict:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {str(key): [f"This field cannot be changed; only {', '.join(self.fields)} can."] for key in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 class SendStateSerializer(serializers.Serializer):

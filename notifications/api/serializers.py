@@ -228,7 +228,21 @@ class NotificationListQuerySerializer(serializers.Serializer):
     cursor = serializers.CharField(required=False, max_length=200, help_text="From `next` / `previous`.")
 
 
-class NotificationPatchSerializer(serializers.Serializer):
+class ChangeSerializer(serializers.Serializer):
+    """A change names only the declared fields: any other key is a 400 naming it (never silently ignored), and
+    nothing is written."""
+
+    def to_internal_value(self, data: object) -> dict:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(key): [f"This field cannot be changed; only {', '.join(self.fields)} can."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class NotificationPatchSerializer(ChangeSerializer):
     """Only these keys; any other key is a 400 and nothing is written."""
 
     read = serializers.BooleanField(required=False)
@@ -247,15 +261,6 @@ class NotificationPatchSerializer(serializers.Serializer):
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.message_dict["snoozed_until"]) from None
         return value
-
-    def to_internal_value(self, data: object) -> dict:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {str(key): [f"This field cannot be changed; only {', '.join(self.fields)} can."] for key in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 class MarkAllReadSerializer(serializers.Serializer):
