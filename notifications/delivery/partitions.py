@@ -106,6 +106,22 @@ def _gaps(start: datetime, end: datetime, existing: list[Partition]) -> list[tup
     return gaps
 
 
+def partition_indexes_name(partition: str) -> None:
+    """Name each index of a partition after the parent's index it implements (`notification_unread_idx_p202612`):
+    PostgreSQL's own names are truncated column lists, and an EXPLAIN should say which index it used."""
+    suffix = partition.removeprefix(f"{TABLE}_")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, p.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_index x ON x.indexrelid = c.oid "
+            "WHERE x.indrelid = %s::regclass",
+            [partition],
+        )
+        for child, parent in cursor.fetchall():
+            if child != f"{parent}_{suffix}":
+                cursor.execute(f'ALTER INDEX "{child}" RENAME TO "{parent}_{suffix}"')
+
+
 @transaction.atomic
 def _partition_create(start: datetime, end: datetime) -> int:
     """Create the partition [start, end), moving into it the rows DEFAULT holds for that range. Returns how many.
@@ -130,19 +146,25 @@ def _partition_create(start: datetime, end: datetime) -> int:
         )
         cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end])
         cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_range")
+    partition_indexes_name(name)
     return moved
 
 
-def partitions_maintain(*, now: datetime | None = None) -> list[str]:
-    """Create the partitions of the current period and the next NOTIFICATIONS_PARTITIONS_AHEAD ones, and of every
-    period (within retention) that rows in DEFAULT belong to. Idempotent; returns the names created."""
+def partitions_maintain(*, now: datetime | None = None, since: datetime | None = None) -> list[str]:
+    """Create the partitions of the current period and the next NOTIFICATIONS_PARTITIONS_AHEAD ones (from the period
+    of `since` on, when given: before loading history), and of every period (within retention) that rows in
+    DEFAULT belong to. Idempotent; returns the names created."""
     if not partitioned():
         return []
     now = now or timezone.now()
     months = settings.NOTIFICATIONS_PARTITION_MONTHS
     cutoff = now - timedelta(days=max(30, settings.NOTIFICATIONS_RETENTION_DAYS))
-    first = period_start(now, months)
-    starts = {period_add(first, k * months) for k in range(settings.NOTIFICATIONS_PARTITIONS_AHEAD + 1)}
+    first = period_start(min(since or now, now), months)
+    last = period_add(period_start(now, months), settings.NOTIFICATIONS_PARTITIONS_AHEAD * months)
+    starts = set()
+    while first <= last:
+        starts.add(first)
+        first = period_add(first, months)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') FROM {DEFAULT_PARTITION} "

@@ -123,6 +123,16 @@ def partition(apps, schema_editor):
             cursor.execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {definition}')
         for _name, definition in indexes:
             cursor.execute(definition)
+        # Each partition's index named after the parent's (`notification_unread_idx_p202612`), so plans say which.
+        cursor.execute(
+            "SELECT c.relname, p.relname, t.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_index x ON x.indexrelid = c.oid "
+            "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_index px ON px.indexrelid = p.oid "
+            "WHERE px.indrelid = %s::regclass",
+            [TABLE],
+        )
+        for child, parent, partition_table in cursor.fetchall():
+            cursor.execute(f'ALTER INDEX "{child}" RENAME TO "{parent}_{partition_table.removeprefix(TABLE + "_")}"')
 
 
 def unpartition(apps, schema_editor):
