@@ -20,7 +20,7 @@ from notifications import selectors
 from notifications.delivery import partitions
 from notifications.delivery.partitions import DEFAULT_PARTITION, TABLE, partition_name, period_add, period_start
 from notifications.delivery.retention import notifications_purge
-from notifications.models import Delivery, Notification
+from notifications.models import Content, Delivery, DeliveryPlanPending, Notification
 from tests.factories import make_user, send
 
 BEFORE, AFTER = "0011_merge_0010_saved_snooze_0010_webhooks", "0012_partition"
@@ -39,11 +39,13 @@ def _table_exists(name: str) -> bool:
 
 
 def _one(user, *, created_at: datetime, title: str = "x") -> Notification:
-    """A notification of `user` created at that time, with an email delivery (moved there by an UPDATE: PostgreSQL
-    routes the row to the partition of its new created_at)."""
+    """A notification of `user` (and its content) created at that time, with an email delivery (moved there by an
+    UPDATE: PostgreSQL routes the row to the partition of its new created_at)."""
     result = send([user], title=title, plan=False)
+    DeliveryPlanPending.objects.filter(content=result.content).delete()  # planned: only the delivery below
     row = Notification.objects.get(content=result.content)
     Notification.objects.filter(pk=row.pk).update(created_at=created_at)
+    Content.objects.filter(pk=row.content_id).update(created_at=created_at)
     row.created_at = created_at
     Delivery.objects.create(notification=row, channel="email", target="", due_at=created_at)
     return row
@@ -165,6 +167,7 @@ def test_retention_drops_whole_old_partitions_with_their_deliveries_and_keeps_30
     assert not _table_exists(old_partition)
     assert not Delivery.objects.filter(notification_id__in=[ancient.pk, ancient_bob.pk, stale.pk]).exists()
     assert list(Notification.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not Content.objects.filter(pk__in=[ancient.content_id, ancient_bob.content_id]).exists()
     # and 29 days of history stay, with their delivery, and the partitions of this month and ahead
     assert Delivery.objects.filter(notification_id=kept.pk).count() == 1
     assert partition_name(period_start(now, 1)) in [p.name for p in partitions.partitions_list()]
