@@ -1,6 +1,7 @@
 """PostgreSQL time partitioning of the notification table (migration 0012, delivery/partitions.py, retention).
 
-Every test asks for the `postgres` fixture: skipped on a laptop without PostgreSQL, failed in CI (REQUIRE_SERVICES).
+Every test but the last asks for the `postgres` fixture: skipped on a laptop without PostgreSQL, failed in CI
+(REQUIRE_SERVICES). The last checks that SQLite, the embedded default, keeps the plain table and the batched purge.
 """
 
 import itertools
@@ -323,6 +324,10 @@ def test_migration_converts_a_populated_table_and_back(postgres):
         fresh = _one(alice, created_at=now)
         assert fresh.pk > max(pk for pk, *_ in snapshot) and fresh.pk > deleted_id
         snapshot.add((fresh.pk, fresh.uuid, alice.pk, fresh.seq, now))
+        # and partitions the maintenance attached later (built apart, not by the migration) go back with the rest
+        later = _one(bob, created_at=now + timedelta(days=150))
+        assert len(partitions.partitions_maintain(now=now + timedelta(days=150))) == 3
+        snapshot.add((later.pk, later.uuid, bob.pk, later.seq, later.created_at))
         # when it is reversed
         _migrate(BEFORE)
         # then the plain table is back with the same rows and the foreign keys to it
@@ -358,3 +363,16 @@ def test_command_refuses_a_malformed_date_and_creates_nothing(postgres, db):
     with pytest.raises(CommandError, match="--since must be YYYY-MM-DD"):
         call_command("partitions_maintain", since="last year")
     assert partitions.partitions_list() == before
+
+
+def test_on_sqlite_partitioning_is_a_no_op_and_retention_purges_in_batches(alice, settings):
+    if connection.vendor != "sqlite":
+        pytest.skip("the embedded default (SQLite) only")
+    settings.NOTIFICATIONS_RETENTION_DAYS = 30
+    old = _one(alice, created_at=timezone.now() - timedelta(days=200))
+    assert partitions.partitioned() is False
+    assert partitions.partitions_maintain() == []
+    assert partitions.partitions_drop(cutoff=timezone.now()) == 0
+    assert Notification.objects.filter(pk=old.pk).exists()
+    assert notifications_purge() == 1
+    assert not Notification.objects.filter(pk=old.pk).exists()
