@@ -23,10 +23,11 @@ from bench.core import Context, Result, percentile
 from bench.worker import Worker
 
 DB = "inbox"
-LAYOUT = 2  # bump when the generated data changes shape (2: the partitioned table)
+LAYOUT = 3  # bump when the generated data changes shape (3: partitioned by month, history spread over SPAN_DAYS)
 TYPICAL_ROWS, TYPICAL_UNREAD, TYPICAL_ARCHIVED = 200, 20, 5
 HEAVY_USERS, HEAVY_ROWS = 2, 100_000
 CONTENTS = 10_000
+SPAN_DAYS = 85  # within the default retention (90 days)
 PAGE_SIZE = 50
 TABLE = "notifications_notification"
 EXPECTED_INDEX = {
@@ -108,7 +109,7 @@ def _load_users_and_contents(conn: Any, users: int) -> list[int]:
 
 
 # One statement per user class: recipient and seq derive from the series; the newest `unread` are unread, the
-# oldest `archived` archived, one notification a minute.
+# oldest `archived` archived, spread evenly over the last SPAN_DAYS (so over the months' partitions, as real history).
 _ROWS_INSERT = (
     f"INSERT INTO {TABLE} (uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, "
     "archived_at) "
@@ -117,7 +118,7 @@ _ROWS_INSERT = (
     "CASE WHEN s <= %(per)s - %(unread)s THEN t + interval '1 minute' END, "
     "CASE WHEN s <= %(archived)s THEN t + interval '2 minutes' END "
     "FROM (SELECT %(first)s + g / %(per)s AS u, 1 + (g * 7919) %% %(contents)s AS c, 1 + g %% %(per)s AS s, "
-    "now() - (%(per)s - g %% %(per)s) * interval '1 minute' AS t "
+    "now() - (%(per)s - g %% %(per)s) * make_interval(secs => %(step)s) AS t "
     "FROM generate_series(0::bigint, %(n)s - 1) AS g) AS x"
 )
 
@@ -125,12 +126,20 @@ _ROWS_INSERT = (
 def _load_rows(conn: Any, layout: dict[str, int], categories: list[int]) -> None:
     typical, heavy, heavy_rows = layout["typical_users"], layout["heavy_users"], layout["heavy_rows"]
     common = {"cats": categories, "ncat": len(categories), "contents": CONTENTS}
-    typical_class = {"first": 1, "per": TYPICAL_ROWS, "unread": TYPICAL_UNREAD, "archived": TYPICAL_ARCHIVED}
+    span = SPAN_DAYS * 86400.0
+    typical_class = {
+        "first": 1,
+        "per": TYPICAL_ROWS,
+        "unread": TYPICAL_UNREAD,
+        "archived": TYPICAL_ARCHIVED,
+        "step": span / TYPICAL_ROWS,
+    }
     heavy_class = {
         "first": typical + 1,
         "per": heavy_rows,
         "unread": layout["heavy_unread"],
         "archived": heavy_rows // 100,
+        "step": span / heavy_rows,
     }
     conn.execute(_ROWS_INSERT, {**common, **typical_class, "n": typical * TYPICAL_ROWS})
     conn.execute(_ROWS_INSERT, {**common, **heavy_class, "n": heavy * heavy_rows})
@@ -141,9 +150,8 @@ def _load_rows(conn: Any, layout: dict[str, int], categories: list[int]) -> None
 
 
 def _partitions_create(ctx: Context, layout: dict[str, int]) -> None:
-    """The partitions of every month the generated rows fall in (one a minute back from now, the heavy users' the
-    longest), so none lands in DEFAULT."""
-    since = datetime.now(UTC) - timedelta(minutes=layout["heavy_rows"] + 1)
+    """The partitions of every month the generated rows fall in (the last SPAN_DAYS), so none lands in DEFAULT."""
+    since = datetime.now(UTC) - timedelta(days=SPAN_DAYS + 1)
     subprocess.run(
         [sys.executable, "manage.py", "partitions_maintain", f"--since={since:%Y-%m-%d}"],
         cwd=env.ROOT,
@@ -296,6 +304,12 @@ def run(ctx: Context) -> Result:
         f"{len(heavy_ids)} heavy users ({layout['heavy_rows']:,} notifications, {layout['heavy_unread']:,} unread), "
         f"{iterations} calls each per repetition, through the selectors on a warm connection. p50/p99 are the "
         "client's view (ORM included); PostgreSQL execution is EXPLAIN ANALYZE's execution time of the same SQL."
+    )
+    filled = result.details.get("partitions", {})
+    per_partition = ", ".join(f"{name.removeprefix(TABLE + '_')}: {count:,}" for name, count in filled.items())
+    result.notes.append(
+        f"The table is partitioned by month: {len(filled)} partitions hold the rows ({per_partition}), plus the "
+        f"empty ones ahead and DEFAULT; {result.details['table_size']['total_with_indexes']} with indexes."
     )
     result.notes.append(
         "EXPLAIN: "
