@@ -56,9 +56,9 @@ review: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --config .ci/ruff.toml --check .
 	$(VENV)/bin/mypy --config-file .ci/mypy.ini $(MYPY_PATHS)
 
-# Several hosts on this machine (network namespaces; root, haproxy, pgbouncer, redis-server, PostgreSQL): up until
-# Ctrl-C, then removed (docs/scaling.md). `cluster-test` runs the tests on it (they also run inside `make test` on
-# PostgreSQL).
+# Several hosts on this machine (network namespaces; root, haproxy, pgbouncer, redis-server, rabbitmq-server,
+# PostgreSQL): up until Ctrl-C, then removed (docs/scaling.md). `cluster-test` runs the tests on it (they also run
+# inside `make test` on PostgreSQL).
 cluster: $(VENV)/.installed-dev
 	$(PY) -m tests.cluster
 

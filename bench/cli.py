@@ -21,9 +21,10 @@ SCENARIOS = {
     "s8": ("bench.scenarios.realtime:run_replay", "reconnect with 1,000 missed notifications: time to replay_done"),
     "s1": ("bench.scenarios.realtime:run_throughput", "S1 + S2 + S5: rates to 1,000 clients, latency, bare ceiling"),
     "s11": ("bench.scenarios.s11_storm", "reconnect storm: 1,000 and 10,000 sockets opened at once"),
+    "cluster": ("bench.scenarios.cluster", "S1 + S2 on the cluster: direct to two web hosts vs through HAProxy (root)"),
     "s6": ("bench.scenarios.realtime:run_idle", "S6 + S3 frame: idle connections, RSS, one send to all of them"),
 }
-ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api"}
+ALIASES = {"s2": "s1", "s5": "s1", "s9": "api", "s10": "api", "s1-cluster": "cluster", "s2-cluster": "cluster"}
 
 
 def _raise_fd_limit() -> None:
@@ -55,6 +56,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help="S7 table size (default 10,000,000, quick 1,000,000)")
     parser.add_argument("--web", type=int, help="daphne processes for S1/S2/S5 (default 2)")
     parser.add_argument("--threads", type=int, help="S1/S2/S5 sender threads (default 8)")
+    parser.add_argument(
+        "--storm-client",
+        choices=("lean", "websockets"),
+        help="S11's load generator: a minimal RFC 6455 client (default) or the websockets library's",
+    )
     parser.add_argument("--idle", type=int, help="S6 idle connections to open (default 10,000, quick 2,000)")
     parser.add_argument(
         "--docs",
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     _services_check(config)
     reps = args.reps or (3 if args.quick else 5)
     options = {"rows": args.rows, "web": args.web, "idle": args.idle, "threads": args.threads}
+    options["storm_client"] = args.storm_client
     ctx = Context(config=config, quick=args.quick, reps=reps, options=options)
     run = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -9,7 +9,6 @@ import asyncio
 import os
 import resource
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +21,18 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import close_old_connections, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 from bench.core import percentile  # noqa: E402
 from bench.harness.live import Daphne, WsClient  # noqa: E402
 from bench.realtime.__main__ import Clients, phase  # noqa: E402
+from bench.tickets import tickets_bulk  # noqa: E402
 from bench.users import users_ensure  # noqa: E402
 from bench.worker import serve  # noqa: E402
-from notifications.models import WsTicket  # noqa: E402
 from notifications.services import notification_send_bulk, notify  # noqa: E402
-from notifications.tickets import _digest  # noqa: E402
 
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)
 STATE: dict[str, Any] = {"webs": [], "clients": None, "user_ids": [], "idle": []}
-
-
-def _tickets(user_ids: list[int]) -> list[str]:
-    """Single-use tickets, created in one INSERT (ws_ticket_create does two queries per ticket)."""
-    import secrets
-
-    expires = timezone.now() + timedelta(seconds=settings.WS_TICKET_TTL)
-    tickets = [secrets.token_urlsafe(32) for _ in user_ids]
-    WsTicket.objects.bulk_create(
-        [WsTicket(digest=_digest(t), user_id=u, expires_at=expires) for t, u in zip(tickets, user_ids, strict=True)]
-    )
-    return tickets
 
 
 def _rss_kib(pid: int) -> int:
@@ -84,7 +69,7 @@ def connect(clients: int) -> dict[str, Any]:
     c = Clients()
     started = time.monotonic()
     # One connect() call: it starts a reader per connection it holds (tickets live 60 s: 1,000 connect in ~15 s).
-    LOOP.run_until_complete(c.connect([w.ws for w in STATE["webs"]], _tickets(user_ids)))
+    LOOP.run_until_complete(c.connect([w.ws for w in STATE["webs"]], tickets_bulk(user_ids)))
     STATE["clients"] = c
     return {"connected": len(c.conns), "seconds": time.monotonic() - started}
 
@@ -144,7 +129,7 @@ def idle_open(count: int, addresses: int = 1) -> dict[str, Any]:
 
     for i in range(0, count, 1000):
         ids = user_ids[i : i + 1000]
-        LOOP.run_until_complete(batch(ids, _tickets(ids), i))
+        LOOP.run_until_complete(batch(ids, tickets_bulk(ids), i))
         if len(errors) > 50:
             break
     connect_seconds = time.monotonic() - started
@@ -212,7 +197,7 @@ def replay(missed: int) -> dict[str, Any]:
     User = get_user_model()
     user, _ = User.objects.get_or_create(username=f"replay{time.time_ns()}")
     web = STATE["webs"][0]
-    client = WsClient(f"{web.ws}?ticket={_tickets([user.pk])[0]}")
+    client = WsClient(f"{web.ws}?ticket={tickets_bulk([user.pk])[0]}")
     hello = LOOP.run_until_complete(client.open())
     last_seq = hello["last_seq"]
     LOOP.run_until_complete(client.close())
@@ -223,7 +208,7 @@ def replay(missed: int) -> dict[str, Any]:
                 for k in range(i, min(missed, i + 100))
             ]
         )
-    client = WsClient(f"{web.ws}?ticket={_tickets([user.pk])[0]}")
+    client = WsClient(f"{web.ws}?ticket={tickets_bulk([user.pk])[0]}")
     started = time.monotonic()
     LOOP.run_until_complete(client.open(resume=last_seq))
     done = LOOP.run_until_complete(client.frame("replay_done", timeout=30))

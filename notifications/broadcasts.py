@@ -76,8 +76,8 @@ def notification_broadcast_batch(*, content_id: int, audience: str, batch_size: 
     """
     with transaction.atomic():
         content = Content.objects.select_for_update().select_related("category").filter(pk=content_id).first()
-        if content is None:
-            return 0
+        if content is None or content.retracted_at is not None:
+            return 0  # gone, or retracted by its producer mid-broadcast: nobody else gets it
         try:
             users = audience_users(audience)
         except ValidationError:

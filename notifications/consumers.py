@@ -7,6 +7,7 @@ in socket_cursor.SocketCursor, the flood limit in ratelimit.TokenBucket.
 """
 
 import asyncio
+import copy
 import logging
 import random
 import time
@@ -24,7 +25,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from . import metrics, realtime, services
-from .handshake import Credentials, credentials_valid, socket_user
+from .handshake import Credentials, credentials_valid, socket_states
 from .ratelimit import TokenBucket
 from .socket_cursor import SocketCursor, cursor_page, cursor_state, resume_cursor_valid, resume_refusal
 
@@ -123,13 +124,14 @@ class NotificationConsumer(AsyncConsumer):
         # Join before reading the database: whatever commits after the read arrives live.
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
-        user = await in_db_thread(socket_user)(credentials)  # the user and hello's numbers, one query
+        # The user and hello's numbers: one query shared with the handshakes that arrive at the same time.
+        user = await socket_states.get(credentials)
         if user is None:
             self.joined = False
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.send({"type": "websocket.close"})  # before accept: HTTP 403
             return
-        self.user = user
+        self.user = copy.copy(user)  # two sockets of one user in one batch got the same instance
         _open_by_user[credentials.user_id] += 1
         self.counted_open = True
         metrics.websocket_connected()
@@ -285,6 +287,11 @@ class NotificationConsumer(AsyncConsumer):
             self.cursor.state_changed(message["unread"])
             for text in message["texts"]:
                 await self._send_text(text)
+
+    async def content_changed(self, message: dict[str, Any]) -> None:
+        """A producer updated a send this user has: the new content, in place (no count changes)."""
+        if not self.closing and self.cursor is not None:
+            await self._send_text(message["text"])
 
     async def session_ended(self, message: dict[str, Any]) -> None:
         if message["session"] is None or message["session"] == self.session:

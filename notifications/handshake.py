@@ -3,10 +3,13 @@ credentials (session cookie or single-use ticket), and the user they name.
 
 A reconnect storm (every client of a restarted process at once) makes this the hottest path of a web process, so
 it costs as little as Django's own checks allow: the session comes from the cache (cached_db sessions), and the
-user, the unread count and the last seq come in one query (`selectors.user_socket_state`). The session check is
+user, the unread count and the last seq come in one query (`selectors.user_socket_states`). Both are asked through
+a Coalescer (`session_claims`, `socket_states`): the handshakes that arrive together share one thread hop, one cache
+read and one query. The session check is
 Django's (`django.contrib.auth.get_user`): same backend rule, same session-hash rule with SECRET_KEY_FALLBACKS.
 """
 
+import logging
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -14,14 +17,20 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.core.cache import caches
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 from django.utils.http import is_same_domain
 
 from . import selectors
+from .coalescing import Coalescer
 from .tickets import ws_ticket_consume
 
+logger = logging.getLogger(__name__)
+
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+_SESSION_KEY_CHARS = frozenset(VALID_KEY_CHARS)  # what Django writes; anything else is no session of ours
 
 
 @dataclass(frozen=True)
@@ -94,12 +103,36 @@ def origin_allowed(scope: dict[str, Any], origin: str) -> bool:
 # --- Credentials --------------------------------------------------------------------------------------------------
 
 
+def credentials_from_sessions(session_keys: list[str]) -> dict[str, Credentials]:
+    """The sessions' claims (no user query yet), for many handshakes at once: one cache read for all of them
+    (`get_many`) with the cache-backed engines; a key the cache misses is loaded the engine's own way (the database
+    for cached_db, which also refills the cache). Keys that name no logged-in session are absent from the result."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    keys = [k for k in session_keys if 8 <= len(k) <= 64 and set(k) <= _SESSION_KEY_CHARS]
+    prefix = getattr(store, "cache_key_prefix", None)
+    cached: dict[str, Any] = {}
+    if prefix is not None and keys:
+        try:
+            cached = caches[settings.SESSION_CACHE_ALIAS].get_many([prefix + k for k in keys])
+        except Exception:  # the cache away for a moment: every key takes the engine's own path below
+            logger.warning("session cache read failed; loading sessions one by one")
+    claims = {}
+    for key in keys:
+        data = cached.get(f"{prefix}{key}")
+        if not isinstance(data, dict):
+            data = store(key).load()  # an unknown or expired key loads as an empty session
+        claim = _claim(key, data)
+        if claim is not None:
+            claims[key] = claim
+    return claims
+
+
 def credentials_from_session(session_key: str) -> Credentials | None:
-    """The session's claim, read from the cache (or the database on a miss); no user query yet."""
-    if not session_key or len(session_key) > 64:
-        return None
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    data = session.load()  # an unknown or expired key loads as an empty session
+    """One session's claim, read from the cache (or the database on a miss); no user query yet."""
+    return credentials_from_sessions([session_key]).get(session_key)
+
+
+def _claim(session_key: str, data: dict[str, Any]) -> Credentials | None:
     try:
         user_id = int(data[SESSION_KEY])
         backend = data[BACKEND_SESSION_KEY]
@@ -125,18 +158,33 @@ def _session_hash_valid(user: Any, session_hash: str) -> bool:
     return any(constant_time_compare(session_hash, h) for h in user.get_session_auth_fallback_hash())
 
 
+def socket_users(credentials: list[Credentials]) -> dict[Credentials, Any]:
+    """For each credentials, the active user they name, annotated with `socket_unread` and `socket_last_seq`;
+    credentials that name no such user are absent. One query for every usual ModelBackend session of the batch;
+    another backend's own get_user() is asked as well."""
+    users = selectors.user_socket_states(user_ids=[c.user_id for c in credentials])
+    valid = {}
+    for claim in credentials:
+        user = users.get(claim.user_id)
+        if user is not None and _user_valid(user, claim):
+            valid[claim] = user
+    return valid
+
+
 def socket_user(credentials: Credentials) -> Any:
-    """The active user the credentials name, annotated with `socket_unread` and `socket_last_seq`; else None.
-    One query for the usual ModelBackend session; another backend's own get_user() is asked as well."""
-    user = selectors.user_socket_state(user_id=credentials.user_id)
-    if user is None or not user.is_active:
-        return None
+    """One credentials' `socket_users`, or None."""
+    return socket_users([credentials]).get(credentials)
+
+
+def _user_valid(user: Any, credentials: Credentials) -> bool:
+    if not user.is_active:
+        return False
     if credentials.session_key is None:
-        return user
+        return True
     if credentials.backend and credentials.backend != MODEL_BACKEND:
         if load_backend(credentials.backend).get_user(credentials.user_id) is None:
-            return None
-    return user if _session_hash_valid(user, credentials.session_hash) else None
+            return False
+    return _session_hash_valid(user, credentials.session_hash)
 
 
 def credentials_valid(credentials: Credentials) -> bool:
@@ -148,3 +196,8 @@ def credentials_valid(credentials: Credentials) -> bool:
             return False
         credentials = current  # the hash as the session holds it now (a password change on this session updates it)
     return socket_user(credentials) is not None
+
+
+# One per process: every handshake of the process asks through these (routing.py, consumers.py).
+session_claims: Coalescer[str, Credentials] = Coalescer(credentials_from_sessions)
+socket_states: Coalescer[Credentials, Any] = Coalescer(socket_users)

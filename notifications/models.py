@@ -84,12 +84,17 @@ class Content(models.Model):
     recipient_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Set by the producer's update (notification_update): clients and deliveries read the current content.
+    updated_at = models.DateTimeField(null=True, blank=True)
+    # Retracted by its producer: out of every inbox, count and replay; pending email/push skipped (retraction.py).
+    retracted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [
             ("send_notification", "Can send notifications"),
             ("broadcast_notification", "Can broadcast notifications to an audience"),
             ("view_dashboard", "Can view the staff dashboard"),
+            ("manage_any_notification", "Can update or retract any producer's notifications"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -97,6 +102,12 @@ class Content(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="content_idempotency_unique",
             )
+        ]
+        indexes = [
+            # Retract by group_key ("the comment was deleted"): one producer's sends with that key.
+            models.Index(
+                fields=["producer", "group_key"], condition=~Q(group_key=""), name="content_producer_group_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,6 +217,7 @@ class SkipReason(models.TextChoices):
     NO_ADDRESS = "no_address", "No email address"
     DEVICE_INACTIVE = "device_inactive", "Device inactive"
     CHANNEL_OFF = "channel_off", "Delivery channel not configured"
+    RETRACTED = "retracted", "Retracted by its producer"
 
 
 class Delivery(models.Model):
@@ -308,7 +320,6 @@ class WebhookEventType(models.TextChoices):
 
     READ = "notification.read", "Notification read"
     ARCHIVED = "notification.archived", "Notification archived"
-    # Emitted once notifications can be retracted (no retract exists yet); subscribing to it is accepted today.
     RETRACTED = "notification.retracted", "Notification retracted"
     EMAIL_DELIVERED = "delivery.email.delivered", "Email delivered"
     EMAIL_FAILED = "delivery.email.failed", "Email failed"

@@ -15,7 +15,7 @@ from django.http import parse_cookie
 from django.urls import path
 
 from .consumers import NotificationConsumer, in_db_thread
-from .handshake import credentials_from_session, credentials_from_ticket, origin_allowed
+from .handshake import credentials_from_ticket, origin_allowed, session_claims
 
 Scope = dict[str, Any]
 
@@ -46,7 +46,7 @@ class HandshakeGuard:
         else:
             cookies = parse_cookie(next((v.decode("latin1") for k, v in scope["headers"] if k == b"cookie"), ""))
             session_key = cookies.get(settings.SESSION_COOKIE_NAME, "")
-            credentials = await in_db_thread(credentials_from_session)(session_key) if session_key else None
+            credentials = await session_claims.get(session_key) if session_key else None
         if credentials is None:
             return await _deny(receive, send)
         return await self.inner({**scope, "ws_credentials": credentials}, receive, send)

@@ -15,7 +15,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from .models import Category, Delivery, DeliveryChannel, DeliveryStatus, Notification, UserSeq
+from .models import Category, Content, Delivery, DeliveryChannel, DeliveryStatus, Notification, UserSeq
 
 
 class Status(models.TextChoices):
@@ -39,7 +39,11 @@ UNREAD = {"read_at__isnull": True, "archived_at__isnull": True, "snoozed_until__
 
 
 def _base(user: AbstractBaseUser) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("content", "category")
+    # Retracted sends are gone for their recipients: lists, detail, replay. The rows joined content anyway (the
+    # payload); counts need no join, since a retraction also archives the rows (retraction.py).
+    return Notification.objects.filter(recipient=user, content__retracted_at__isnull=True).select_related(
+        "content", "category"
+    )
 
 
 def notification_list(
@@ -131,6 +135,19 @@ def notification_unread_by_category(*, user: AbstractBaseUser) -> dict[str, int]
     return {slugs[pk]: n for pk, n in counts.items()}
 
 
+def notification_unread_counts_of_contents(*, content_ids: Sequence[int]) -> dict[int, int]:
+    """user id -> unread count, for every recipient of these sends that has unread rows (missing: 0). One query
+    whatever the audience: the recipients as a semi-join, each counted on the partial unread index."""
+    recipients = Notification.objects.filter(content_id__in=list(content_ids)).values("recipient_id")
+    rows = (
+        Notification.objects.filter(recipient_id__in=recipients, **UNREAD)
+        .values("recipient_id")
+        .annotate(n=Count("*"))
+        .values_list("recipient_id", "n")
+    )
+    return dict(rows)
+
+
 def notification_replay(*, user: AbstractBaseUser, after_seq: int, limit: int = 200) -> list[Notification]:
     """One page of what the user missed after a seq, oldest first (the index (recipient, seq))."""
     return list(_base(user).filter(seq__gt=after_seq).order_by("seq")[:limit])
@@ -143,8 +160,8 @@ def notification_last_seq(*, user: AbstractBaseUser) -> int:
 
 @functools.cache
 def _user_socket_state_sql() -> tuple[str, list[str]]:
-    """Written once per process from the models' metadata: compiling the ORM query cost more CPU than running it,
-    and a reconnect storm runs it once per socket."""
+    """Written once per process from the models' metadata (compiling the ORM query cost more CPU than running it,
+    and a reconnect storm runs it for every socket); `{ids}` is filled with one placeholder per user."""
     user_model = get_user_model()
     fields = list(user_model._meta.concrete_fields)
     qn = connection.ops.quote_name
@@ -159,28 +176,62 @@ def _user_socket_state_sql() -> tuple[str, list[str]]:
         f"COALESCE((SELECT COUNT(*) FROM {qn(n.db_table)} n WHERE n.{recipient} = {user_pk}"
         f" AND n.{qn('read_at')} IS NULL AND n.{qn('archived_at')} IS NULL AND n.{qn('snoozed_until')} IS NULL), 0), "
         f"COALESCE((SELECT s.{qn('last_seq')} FROM {qn(s.db_table)} s WHERE s.{seq_user} = {user_pk}), 0) "
-        f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} = %s"
+        f"FROM {qn(user_model._meta.db_table)} u WHERE {user_pk} IN ({{ids}})"
     )
     return sql, [f.attname for f in fields]
 
 
-def user_socket_state(*, user_id: int) -> Any:
-    """The user and everything `hello` needs, in one query (a reconnect storm pays one round trip per socket):
-    `socket_unread` (index-only count of the partial unread index) and `socket_last_seq`. None if no such user."""
+def user_socket_states(*, user_ids: list[int]) -> dict[int, Any]:
+    """The users and everything `hello` needs, for many handshakes in one query (a reconnect storm would otherwise
+    pay a round trip per socket): each user annotated with `socket_unread` (index-only count of the partial unread
+    index) and `socket_last_seq`. Unknown ids are absent."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
     sql, attnames = _user_socket_state_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    user = get_user_model().from_db(connection.alias, attnames, row[: len(attnames)])
-    user.socket_unread, user.socket_last_seq = row[len(attnames)], row[len(attnames) + 1]  # type: ignore[attr-defined]
-    return user
+        cursor.execute(sql.format(ids=", ".join(["%s"] * len(ids))), ids)
+        rows = cursor.fetchall()
+    model, width, users = get_user_model(), len(attnames), {}
+    for row in rows:
+        user = model.from_db(connection.alias, attnames, row[:width])
+        user.socket_unread, user.socket_last_seq = row[width], row[width + 1]  # type: ignore[attr-defined]
+        users[user.pk] = user
+    return users
+
+
+def user_socket_state(*, user_id: int) -> Any:
+    """One user's `user_socket_states`, or None."""
+    return user_socket_states(user_ids=[user_id]).get(user_id)
 
 
 def notification_oldest_seq(*, user: AbstractBaseUser) -> int | None:
     """The oldest seq still kept (retention purges older rows)."""
     return Notification.objects.filter(recipient=user).order_by("seq").values_list("seq", flat=True).first()
+
+
+def content_of_producer(*, producer: str | None, id: UUID | str | None = None, idempotency_key: str = "") -> Content:
+    """A send by its id, or by its (producer, idempotency key), as its producer sees it (retracted ones included).
+
+    `producer` None: any producer's (a user with notifications.manage_any_notification, by id only). Another
+    producer's send raises DoesNotExist exactly like a missing one."""
+    qs = Content.objects.select_related("category")
+    if producer is not None:
+        qs = qs.filter(producer=producer)
+    if id is not None:
+        return qs.get(uuid=id)
+    if not idempotency_key or producer is None:
+        raise Content.DoesNotExist
+    return qs.get(idempotency_key=idempotency_key)
+
+
+def content_ids_of_group(*, producer: str, group_key: str) -> list[int]:
+    """The producer's sends with this group_key that are not retracted yet (the index content_producer_group_idx)."""
+    return list(
+        Content.objects.filter(producer=producer, group_key=group_key, retracted_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def category_list() -> QuerySet[Category]:

@@ -29,6 +29,17 @@ from .delivery.planner import deliveries_cancel, deliveries_defer
 from .delivery.webhook_events import webhook_state_events_record
 from .inserts import BATCH_SIZE, rows_wake
 from .models import Content, IdempotencyRecord, Notification, SkipReason, WebhookEventType
+from .retraction import (
+    UPDATE_FIELDS,
+    Retraction,
+    SendRetracted,
+    UpdateFields,
+    contents_retract,
+    notification_retract,
+    notification_update,
+    notifications_retract_group,
+    send_lookup,
+)
 from .sending import (
     BulkValidationError,
     IdempotencyConflict,
@@ -47,12 +58,17 @@ __all__ = [
     "BATCH_SIZE",
     "BROADCAST_TASK",
     "SEND_FIELDS",
+    "UPDATE_FIELDS",
     "BulkValidationError",
     "IdempotencyConflict",
     "Recipients",
+    "Retraction",
     "SendFields",
     "SendResult",
+    "SendRetracted",
+    "UpdateFields",
     "audience_users",
+    "contents_retract",
     "idempotency_records_purge",
     "notification_archive",
     "notification_broadcast",
@@ -61,14 +77,18 @@ __all__ = [
     "notification_mark_read",
     "notification_mark_seen",
     "notification_mark_unread",
+    "notification_retract",
     "notification_save",
     "notification_send_bulk",
     "notification_snooze",
+    "notification_update",
     "notification_update_state",
     "notification_wake",
+    "notifications_retract_group",
     "notifications_wake_due",
     "notify",
     "recipients_resolve",
+    "send_lookup",
     "snooze_preset_until",
     "snooze_until_check",
     "usernames_resolve",
@@ -97,7 +117,11 @@ def notification_update_state(
         return []
     now = timezone.now()
     with transaction.atomic():
-        base = Notification.objects.select_for_update().filter(recipient=user, uuid__in=uuids)
+        # A retracted send's rows are out of reach (never un-archived back into an inbox). `of`: lock the user's
+        # rows only, never the shared content row.
+        base = Notification.objects.select_for_update(of=("self",)).filter(
+            recipient=user, uuid__in=uuids, content__retracted_at__isnull=True
+        )
         changed: dict[int, UUID] = {}
         if read is not None:
             qs = base.filter(read_at__isnull=read)
@@ -155,8 +179,8 @@ def notification_mark_all_read(
     now = timezone.now()
     with transaction.atomic():
         # Snoozed rows are not in the inbox the user sees: they stay as they are and come back unread anyway.
-        qs = Notification.objects.select_for_update().filter(
-            recipient=user, read_at__isnull=True, snoozed_until__isnull=True
+        qs = Notification.objects.select_for_update(of=("self",)).filter(
+            recipient=user, read_at__isnull=True, snoozed_until__isnull=True, content__retracted_at__isnull=True
         )
         if up_to_seq is not None:
             qs = qs.filter(seq__lte=up_to_seq)
@@ -231,7 +255,9 @@ def notification_snooze(*, user: AbstractBaseUser, ids: Iterable[UUID | str], un
         return notification_wake(user=user, ids=uuids)
     snooze_until_check(until)
     with transaction.atomic():
-        qs = Notification.objects.select_for_update().filter(recipient=user, uuid__in=uuids)
+        qs = Notification.objects.select_for_update(of=("self",)).filter(
+            recipient=user, uuid__in=uuids, content__retracted_at__isnull=True
+        )
         rows = dict(qs.exclude(snoozed_until=until).values_list("pk", "uuid"))
         if not rows:
             return []

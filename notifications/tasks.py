@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 
 from . import services
-from .delivery import machine, partitions, planner, retention, webhooks
+from .delivery import machine, partitions, planner, retention, webhooks, webpush_retract
 
 # A fan-out task hands the rest to a fresh task after this long, to stay far below the worker time limit.
 BROADCAST_TASK_BUDGET_S = 30.0
@@ -47,6 +47,12 @@ def delivery_send(delivery_ids: list[int]) -> dict[str, int]:
     """Send these deliveries. Ids only; the state machine claims them, so a second run of the same message is a
     no-op (at-least-once broker, at-most-one-extra send)."""
     return machine.deliveries_send(delivery_ids=delivery_ids)
+
+
+@shared_task(name="notifications.tasks.webpush_retract")
+def webpush_retractions_close(content_ids: list[int]) -> int:
+    """After a retraction committed: close the web pushes already shown for these sends (best effort, ids only)."""
+    return webpush_retract.webpush_retractions_send(content_ids=content_ids)
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_content")

@@ -1,5 +1,5 @@
-"""The web process: daphne, plus a deadline for each connection's first request headers, and 1009 for oversized
-frames.
+"""The web process: daphne, plus a deadline for each connection's first request headers, 1009 for oversized
+frames, and a graceful SIGTERM.
 
 `python -m notifyproject.serve` takes daphne's own arguments (the Procfile's `web` line). Twisted's HTTP idle
 timeout restarts on every byte, so a client sending its headers a byte at a time (slowloris) holds a connection,
@@ -7,10 +7,16 @@ and before the WebSocket handshake a socket slot, forever. Here the request line
 HTTP_HEADER_TIMEOUT seconds (default 15, as a front proxy's `timeout http-request` would) of the connection being
 accepted, else the connection is dropped. What follows (a WebSocket's life, a request's body, keep-alive) keeps
 daphne's own timeouts.
+
+On SIGTERM (a rolling restart) the process stops listening at once, so a load balancer sends new connections to
+another host, lets the HTTP requests in flight answer (up to HTTP_DRAIN_SECONDS, default 10), and only then does
+what daphne does: cancel every application and exit. Plain daphne cancels the requests in flight too, and their
+clients get no answer (HAProxy: a 502 it cannot retry). WebSockets close when the process exits; clients resume.
 """
 
 import logging
 import os
+import time
 from typing import Any
 
 from autobahn.websocket.protocol import WebSocketServerProtocol
@@ -18,11 +24,12 @@ from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 
 logger = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = float(os.environ.get("HTTP_HEADER_TIMEOUT", "15"))
+DRAIN_SECONDS = float(os.environ.get("HTTP_DRAIN_SECONDS", "10"))
 _clock: Any = reactor  # twisted's stubs type the installed reactor as a module
 
 
@@ -98,6 +105,37 @@ class HeaderDeadlineServer(Server):
     @http_factory.setter
     def http_factory(self, factory: HTTPFactory) -> None:
         self._http_factory = HeaderDeadlineFactory(self) if type(factory) is HTTPFactory else factory
+
+    def listen_success(self, port: Any) -> None:
+        self.ports: list[Any] = [*getattr(self, "ports", []), port]
+        super().listen_success(port)
+
+    def http_in_flight(self) -> int:
+        """HTTP requests received and not yet answered (a WebSocket is not one)."""
+        return sum(
+            1
+            for protocol, details in self.connections.items()
+            if isinstance(protocol, WebRequest) and "disconnected" not in details
+        )
+
+    def kill_all_applications(self) -> Any:
+        """Run by the reactor before it shuts down (SIGTERM): drain HTTP first, then daphne's own clean-up."""
+        for port in getattr(self, "ports", []):
+            port.stopListening()
+        in_flight = self.http_in_flight()
+        logger.info("stopped listening; draining %d HTTP request(s) for up to %.0f s", in_flight, DRAIN_SECONDS)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        drained: defer.Deferred[None] = defer.Deferred()
+
+        def check() -> None:
+            if not self.http_in_flight() or time.monotonic() > deadline:
+                drained.callback(None)
+            else:
+                _clock.callLater(0.05, check)
+
+        check()
+        drained.addCallback(lambda _: super(HeaderDeadlineServer, self).kill_all_applications())
+        return drained
 
 
 class HeaderDeadlineCommandLine(CommandLineInterface):

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -45,12 +45,14 @@ class SmtpHandler:
         self.replies: dict[str, str] = {}
         self.delay = 0.0
         self.started = 0  # DATA commands received, including ones still being processed
+        self.peers: list[str] = []  # the client address of each DATA command, in the order they started
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
         with self.lock:
             self.started += 1
+            self.peers.append(str(session.peer[0]))
         for address in envelope.rcpt_tos:
             if address in self.replies:
                 return self.replies[address]
@@ -80,12 +82,13 @@ class SmtpServer:
         self.controller.stop()
 
 
-def smtp_server_start(port: int | None = None) -> SmtpServer:
+def smtp_server_start(port: int | None = None, host: str = "127.0.0.1") -> SmtpServer:
+    """On loopback by default; the cluster passes its bridge's own address so that hosts in namespaces reach it."""
     handler = SmtpHandler()
-    port = port or free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    port = port or free_port(host)
+    controller = Controller(handler, hostname=host, port=port)
     controller.start()
-    return SmtpServer("127.0.0.1", port, handler, controller)
+    return SmtpServer(host, port, handler, controller)
 
 
 # --- Web Push service -------------------------------------------------------------------------------------------

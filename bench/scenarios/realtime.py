@@ -22,12 +22,12 @@ def _driver(ctx: Context) -> Worker:
     return Worker(env.sys_python(), "-m", "bench.rt", env=ctx.config.django_env(DB), cwd=env.ROOT)
 
 
-def _sustained(r: dict[str, Any]) -> bool:
+def sustained(r: dict[str, Any]) -> bool:
     """A rate is sustained when nothing is lost, delivery keeps up (>= 95 % of offered) and p99 <= 100 ms."""
     return r["lost"] == 0 and r["throughput"] >= 0.95 * r["offered"] and r["p99_ms"] <= 100
 
 
-def _ladder(driver: Worker, mode: str, rates: list[float], duration: float, ctx: Context) -> list[dict[str, Any]]:
+def ladder(driver: Worker, mode: str, rates: list[float], duration: float, ctx: Context) -> list[dict[str, Any]]:
     """Climb the rates; stop after the first one that is clearly overloaded (the backlog only grows from there)."""
     out = []
     for rate in rates:
@@ -93,12 +93,12 @@ def run_throughput(ctx: Context) -> list[Result]:
         ctx.log(f"{c['connected']:,} connected in {c['seconds']:.0f} s")
         for rep in range(reps):
             ctx.log(f"rep {rep + 1}/{reps}")
-            bare = _ladder(driver, "bare", bare_rates, duration, ctx)
-            e2e = _ladder(driver, "e2e", e2e_rates, duration, ctx)
+            bare = ladder(driver, "bare", bare_rates, duration, ctx)
+            e2e = ladder(driver, "e2e", e2e_rates, duration, ctx)
             for r in bare + e2e:
                 per_rate.setdefault((r["mode"], r["offered"]), {"runs": []})["runs"].append(r)
-            top_bare = max((r["throughput"] for r in bare if _sustained(r)), default=0)
-            top_e2e = max((r["throughput"] for r in e2e if _sustained(r)), default=0)
+            top_bare = max((r["throughput"] for r in bare if sustained(r)), default=0)
+            top_e2e = max((r["throughput"] for r in e2e if sustained(r)), default=0)
             best_e2e.add(top_e2e)
             ceiling.add(top_bare)
             e2e_best.add(top_e2e)

@@ -14,6 +14,7 @@ from ..models import Category, Content, Delivery, IdempotencyRecord, Notificatio
 from .announce import announcement_view
 from .dashboard import dashboard_view
 from .fan_out import fan_out_view
+from .retract import MANAGE_ANY, content_update_view, contents_retract_action
 from .webhooks import WebhookDeliveryAdmin, WebhookEndpointAdmin
 
 __all__ = ["WebhookDeliveryAdmin", "WebhookEndpointAdmin"]
@@ -55,7 +56,7 @@ class ContentAdmin(ReadOnlyAdmin):
     search_fields = ["title", "uuid", "producer", "group_key", "idempotency_key"]
     date_hierarchy = "created_at"
     list_select_related = ["category"]
-    actions = ["retry_dead"]
+    actions = ["retry_dead", "retract"]
 
     def get_urls(self) -> list[Any]:
         # Announcements send new contents and the progress page reads one, so both live beside them.
@@ -64,7 +65,11 @@ class ContentAdmin(ReadOnlyAdmin):
             lambda request, object_id: fan_out_view(self.admin_site, request, object_id)
         )
         dashboard = self.admin_site.admin_view(lambda request: dashboard_view(self.admin_site, request))
+        update = self.admin_site.admin_view(
+            lambda request, object_id: content_update_view(self.admin_site, request, object_id)
+        )
         return [
+            path("<int:object_id>/update/", update, name="notifications_content_update"),
             path("announce/", announce, name="notifications_announce"),
             path("dashboard/", dashboard, name="notifications_dashboard"),
             path("<int:object_id>/fan-out/", progress, name="notifications_content_fan_out"),
@@ -74,6 +79,13 @@ class ContentAdmin(ReadOnlyAdmin):
     @admin.display(description="delivery progress")
     def progress(self, obj: Content) -> str:
         return format_html('<a href="{}">Progress</a>', reverse("admin:notifications_content_fan_out", args=[obj.pk]))
+
+    def has_manage_any_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MANAGE_ANY)
+
+    @admin.action(description="Retract (out of every inbox; pending email/push skipped)", permissions=["manage_any"])
+    def retract(self, request: HttpRequest, queryset: QuerySet[Content]) -> None:
+        contents_retract_action(self, request, queryset)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("notifications.change_delivery")
@@ -85,20 +97,23 @@ class ContentAdmin(ReadOnlyAdmin):
 
 
 class StatusFilter(admin.SimpleListFilter):
-    """The inbox's three states; archived wins over read, as in the notification center."""
+    """The inbox's states, as the notification center shows them: archived wins over snoozed, snoozed over read
+    (a snoozed row is out of the inbox and the unread count until it wakes)."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("unread", "Unread"), ("read", "Read"), ("archived", "Archived")]
+        return [("unread", "Unread"), ("read", "Read"), ("snoozed", "Snoozed"), ("archived", "Archived")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value == "unread":
-            return queryset.filter(read_at__isnull=True, archived_at__isnull=True)
+            return queryset.filter(read_at__isnull=True, archived_at__isnull=True, snoozed_until__isnull=True)
         if value == "read":
-            return queryset.filter(read_at__isnull=False, archived_at__isnull=True)
+            return queryset.filter(read_at__isnull=False, archived_at__isnull=True, snoozed_until__isnull=True)
+        if value == "snoozed":
+            return queryset.filter(snoozed_until__isnull=False, archived_at__isnull=True)
         if value == "archived":
             return queryset.filter(archived_at__isnull=False)
         return queryset
@@ -107,6 +122,8 @@ class StatusFilter(admin.SimpleListFilter):
 def notification_status(obj: Notification) -> str:
     if obj.archived_at is not None:
         return "Archived"
+    if obj.snoozed_until is not None:
+        return "Snoozed"
     return "Read" if obj.read_at is not None else "Unread"
 
 
@@ -139,7 +156,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["content", "recipient", "category"]
     show_full_result_count = False
     fields = ["title", "recipient", "category", "priority", "status", "body", "url", "content", "uuid", "seq"]
-    fields += ["created_at", "seen_at", "read_at", "archived_at"]
+    fields += ["created_at", "seen_at", "read_at", "archived_at", "saved_at", "snoozed_until"]
     readonly_fields = ["title", "priority", "status", "body", "url"]
     inlines = [DeliveryInline]
 

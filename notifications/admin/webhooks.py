@@ -18,7 +18,7 @@ class WebhookEndpointForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
         choices=WebhookEventType.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="notification.retracted will be emitted once notifications can be retracted.",
+        help_text="notification.retracted: the producer retracted a send (one event per recipient).",
     )
 
     class Meta:

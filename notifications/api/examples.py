@@ -27,6 +27,9 @@ WEBHOOK_ENDPOINT = {
     "description": "CRM sync",
 }
 
+# A producer's update of a send (PATCH sends/<id>/): only the content fields, each checked as a send's.
+SEND_EDIT = {"title": "Bob edited his reply", "body": "Looks great to me", "data": {"post_id": 42, "edited": True}}
+
 
 def _example(summary: str, value: Any) -> dict[str, Any]:
     return {"summary": summary, "value": value}
@@ -75,6 +78,11 @@ def request_examples(category: str, request: Any) -> dict[str, dict[str, dict[st
             "all": _example("Everything", {}),
         },
         "notifications_partial_update": {"read": _example("Mark it read", {"read": True})},
+        "sends_partial_update": {"edit": _example("The comment was edited", SEND_EDIT)},
+        "sends_by_key_partial_update": {"edit": _example("The comment was edited", SEND_EDIT)},
+        "notifications_retract_group": {
+            "deleted": _example("The post was deleted: retract every send about it", {"group_key": "post:42"})
+        },
         "webhooks_create": {"endpoint": _example("Reads and failed emails of my sends", WEBHOOK_ENDPOINT)},
         "webhooks_partial_update": {
             "enable": _example("Enable it again after a failure", {"active": True}),

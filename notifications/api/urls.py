@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import devices, explain, export, preferences, views, webhooks
+from . import devices, explain, export, preferences, sends, views, webhooks
 from .tickets import WsTicketCreateView
 from .webpush import WebPushPublicKeyView
 
@@ -26,6 +26,11 @@ urlpatterns = [
     path(
         "notifications/unread-count/", views.NotificationUnreadCountView.as_view(), name="api-notification-unread-count"
     ),
+    path("notifications/sends/by-key/", sends.SendByKeyView.as_view(), name="api-send-by-key"),
+    path("notifications/sends/by-key/retract/", sends.SendByKeyRetractView.as_view(), name="api-send-by-key-retract"),
+    path("notifications/sends/<str:id>/", sends.SendDetailView.as_view(), name="api-send-detail"),
+    path("notifications/sends/<str:id>/retract/", sends.SendRetractView.as_view(), name="api-send-retract"),
+    path("notifications/retract/", sends.RetractGroupView.as_view(), name="api-notification-retract-group"),
     path("notifications/<str:id>/why/", explain.NotificationExplainView.as_view(), name="api-notification-why"),
     path("notifications/<str:id>/", views.NotificationDetailView.as_view(), name="api-notification-detail"),
     path("categories/", preferences.CategoryListView.as_view(), name="api-category-list"),

@@ -49,10 +49,7 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-EVENTS_HELP = (
-    "Event types to receive. notification.retracted is accepted and will be emitted once notifications can be "
-    "retracted."
-)
+EVENTS_HELP = "Event types to receive (notification.retracted: the producer retracted a send, one per recipient)."
 
 
 class WebhookEndpointSerializer(serializers.Serializer):

@@ -104,8 +104,13 @@ def push_group_key(message: Message) -> str:
     """The group_key as push services and lock screens see it (Web Push tag/Topic, APNs thread-id/collapse-id,
     FCM collapse_key). A private category's key ("password-reset:alice") is replaced by a keyed digest: still
     stable, so collapsing works, but it says nothing to Apple, Google or anyone reading the device."""
-    key = message.content.group_key
-    if not key or not message.category.is_private:
+    return push_group_key_of(message.content, message.category)
+
+
+def push_group_key_of(content: Content, category: Category) -> str:
+    """push_group_key of a send, without a Message (a retraction closes what was shown under it)."""
+    key = content.group_key
+    if not key or not category.is_private:
         return key
     digest = hmac.new(settings.SECRET_KEY.encode(), b"push-group:" + key.encode(), hashlib.sha256).hexdigest()
     return f"g-{digest[:32]}"

@@ -189,7 +189,9 @@ def _decide_one(
     kind = ChannelKind.EMAIL if d.channel == DeliveryChannel.EMAIL else ChannelKind.PUSH
     device = device_map.get((d.channel, d.target))
     skip: SkipReason | None = None
-    if n.read_at is not None:
+    if content.retracted_at is not None:  # before read/archived: a retraction archives its rows too
+        skip = SkipReason.RETRACTED
+    elif n.read_at is not None:
         skip = SkipReason.READ
     elif n.archived_at is not None:
         skip = SkipReason.ARCHIVED

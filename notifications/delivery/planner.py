@@ -277,6 +277,18 @@ def deliveries_cancel(*, notification_ids: Sequence[int], reason: SkipReason) ->
     ).update(status=DeliveryStatus.SKIPPED, skip_reason=reason, updated_at=timezone.now())
 
 
+def deliveries_cancel_of_contents(*, content_ids: Sequence[int], reason: SkipReason) -> int:
+    """Pending or retrying deliveries of every row of these sends become skipped(reason): one statement, whatever
+    the audience (a retraction). Their outbox rows go first: a planner holding one is waited for, so the deliveries
+    it creates are among those skipped."""
+    if not content_ids:
+        return 0
+    DeliveryPlanPending.objects.filter(content_id__in=content_ids).delete()
+    return Delivery.objects.filter(
+        notification__content_id__in=content_ids, status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]
+    ).update(status=DeliveryStatus.SKIPPED, skip_reason=reason, updated_at=timezone.now())
+
+
 def deliveries_defer(*, notification_ids: Sequence[int], until: datetime) -> int:
     """Pending or retrying deliveries of these (snoozed) notifications wait until `until` at least: nothing is
     emailed or pushed about a notification while it sleeps. The dispatcher's re-check defers any that slip through."""

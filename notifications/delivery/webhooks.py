@@ -76,6 +76,7 @@ def _event_payload(event: WebhookEventPending) -> dict[str, Any]:
         "created_at": _iso(n.created_at),
         "read_at": _iso(n.read_at),
         "archived_at": _iso(n.archived_at),
+        "retracted_at": _iso(content.retracted_at),  # set: the producer retracted the send
     }
     if not category.is_private:  # private: ids and state only
         notification.update(

@@ -11,6 +11,7 @@ patch it where it is used (e.g. `notifications.realtime.publishing.publish`), no
 
 from .embedded import embedded_note_published, embedded_watch_start
 from .frames import (
+    CONTENT_CHANGED,
     CREDENTIALS_CHANGED,
     LAYER_RECOVERED,
     NOTIFICATION_CREATED,
@@ -23,12 +24,15 @@ from .frames import (
     frame_state,
     new_frame_parts,
     notification_frame,
+    retracted_frame,
     session_fingerprint,
     unread_count_frame,
+    updated_frame_parts,
     user_group,
 )
 from .layer import RecoveringPubSubChannelLayer
 from .publishing import (
+    content_update_publish_on_commit,
     credentials_changed_on_commit,
     group_channel_name,
     notifications_publish_on_commit,
@@ -36,12 +40,14 @@ from .publishing import (
     on_user_logged_out,
     on_user_saved,
     publish,
+    retraction_publish_on_commit,
     sessions_close_on_commit,
     state_publish_on_commit,
     ticket_sockets_close_on_commit,
 )
 
 __all__ = [
+    "CONTENT_CHANGED",
     "CREDENTIALS_CHANGED",
     "LAYER_RECOVERED",
     "NOTIFICATION_CREATED",
@@ -51,6 +57,7 @@ __all__ = [
     "Message",
     "NewRow",
     "RecoveringPubSubChannelLayer",
+    "content_update_publish_on_commit",
     "credentials_changed_on_commit",
     "embedded_note_published",
     "embedded_watch_start",
@@ -64,10 +71,13 @@ __all__ = [
     "on_user_logged_out",
     "on_user_saved",
     "publish",
+    "retracted_frame",
+    "retraction_publish_on_commit",
     "session_fingerprint",
     "sessions_close_on_commit",
     "state_publish_on_commit",
     "ticket_sockets_close_on_commit",
     "unread_count_frame",
+    "updated_frame_parts",
     "user_group",
 ]

@@ -23,6 +23,8 @@ CREDENTIALS_CHANGED = "credentials.changed"
 # The `session` of sockets opened with a ticket (token clients), in SESSION_ENDED messages.
 TICKET_SOCKETS = "tickets"
 LAYER_RECOVERED = "layer.recovered"
+# A producer updated a send: `text`, one notification_updated frame, forwarded as is (no count changes).
+CONTENT_CHANGED = "content.changed"
 
 
 def user_group(user_id: int) -> str:
@@ -67,6 +69,24 @@ def new_frame_parts(shared: dict[str, Any], state: FrameState) -> tuple[str, str
     head, rest = text.split(str(_PROBE_ID), 1)
     middle, tail = rest.split(str(_PROBE_SEQ), 1)
     return head, middle, tail
+
+
+def updated_frame_parts(shared: dict[str, Any], state: FrameState) -> tuple[str, str, str, str]:
+    """The `notification_updated` frame of a row of an updated send, carrying the whole new `notification` (beside
+    `ids`, so clients that only read the state keys keep working): head + id + middle + id + seq_before + seq + tail,
+    returned as (head, middle, seq_before, tail). Encoded once per send and row state, like new_frame_parts.
+
+    Splitting at the first occurrences is safe: `ids` and the payload's id and seq come before any content field."""
+    payload = row_payload(RowState(_PROBE_ID, _PROBE_SEQ, *state), shared)
+    text = frame_encode({"type": "notification_updated", "ids": [str(_PROBE_ID)], "notification": payload})
+    head, middle, rest = text.split(str(_PROBE_ID), 2)
+    seq_before, tail = rest.split(str(_PROBE_SEQ), 1)
+    return head, middle, seq_before, tail
+
+
+def retracted_frame(ids: list[str]) -> str:
+    """These notifications were retracted by their producer: clients remove them (the unread count follows)."""
+    return frame_encode({"type": "notification_retracted", "ids": ids})
 
 
 def unread_count_frame(count: int) -> str:

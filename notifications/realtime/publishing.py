@@ -30,6 +30,7 @@ from ..models import Content
 from ..payloads import content_payload
 from .embedded import embedded_note_published
 from .frames import (
+    CONTENT_CHANGED,
     CREDENTIALS_CHANGED,
     NOTIFICATION_CREATED,
     SESSION_ENDED,
@@ -41,8 +42,10 @@ from .frames import (
     frame_encode,
     frame_state,
     new_frame_parts,
+    retracted_frame,
     session_fingerprint,
     unread_count_frame,
+    updated_frame_parts,
     user_group,
 )
 
@@ -173,6 +176,33 @@ def state_publish_on_commit(
     texts = [frame_encode(frame), unread_count_frame(unread_count)]
     messages = [(user_group(user_id), {"type": STATE_CHANGED, "texts": texts, "unread": unread_count})]
     transaction.on_commit(lambda: publish(messages))
+
+
+def content_update_publish_on_commit(content: Content, rows: Sequence[NewRow]) -> None:
+    """One `notification_updated` frame with the new content per recipient row of an updated send, the shared part
+    encoded once per row state, all of them published after commit in one pipelined round trip."""
+    shared = content_payload(content, content.category)
+    parts: dict[FrameState, tuple[str, str, str, str]] = {}
+    messages: list[tuple[str, Message]] = []
+    for n in rows:
+        state = frame_state(n)
+        head, middle, seq_before, tail = parts.get(state) or parts.setdefault(state, updated_frame_parts(shared, state))
+        text = f"{head}{n.uuid}{middle}{n.uuid}{seq_before}{n.seq}{tail}"
+        messages.append((user_group(n.recipient_id), {"type": CONTENT_CHANGED, "text": text}))
+    if messages:
+        transaction.on_commit(lambda: publish(messages))
+
+
+def retraction_publish_on_commit(*, ids_by_user: dict[int, list[UUID]], unread_by_user: dict[int, int]) -> None:
+    """notification_retracted (the user's retracted ids) then unread_count, to every socket of each user: one
+    message per user, all published after commit in one pipelined round trip."""
+    messages: list[tuple[str, Message]] = []
+    for user_id, ids in ids_by_user.items():
+        unread = unread_by_user.get(user_id, 0)
+        texts = [retracted_frame([str(i) for i in ids]), unread_count_frame(unread)]
+        messages.append((user_group(user_id), {"type": STATE_CHANGED, "texts": texts, "unread": unread}))
+    if messages:
+        transaction.on_commit(lambda: publish(messages))
 
 
 def sessions_close_on_commit(*, user_id: int, session_key: str | None = None) -> None:

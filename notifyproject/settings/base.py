@@ -185,9 +185,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {}
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A task running when the broker connection drops is cancelled: its message is redelivered (acks late) and the
-# delivery sweeper recovers any row it left in `sending`.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A task running when the broker connection drops runs to its end (its rows end `sent`); its acknowledgement is lost
+# with the connection, so the broker hands the message out again and the second run finds nothing to claim.
+# Cancelling it instead would kill sends mid-transaction: the sweeper would re-send them, one duplicate each
+# (tests/cluster: the broker stopped mid-delivery).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Publishing from a web request must not hang while the broker is down: the due-delivery scan catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_TASK_SERIALIZER = "json"

@@ -16,6 +16,7 @@ import { setupKeyboard } from "./keyboard.js";
 import {
   addNotification, applyUpdate, counts, enhanceItem, removeCopies, setUnread, setUnseen, updateEmptyStates,
 } from "./render.js";
+import { replaceContent, retractItems } from "./retract.js";
 import { setupFilters, setupSelection, toggleSelected } from "./selection.js";
 import { summaryToast, toast } from "./toasts.js";
 import { watchWhy } from "./why.js";
@@ -147,7 +148,12 @@ function handleFrame(frame) {
       resync();
       break;
     case "notification_updated":
-      applyUpdate(frame);
+      // With `notification`: its producer updated it (new content, in place); otherwise read/archive/... state.
+      if (frame.notification && typeof frame.notification === "object") replaceContent(frame.notification);
+      else applyUpdate(frame);
+      break;
+    case "notification_retracted":
+      retractItems(frame.ids); // the unread_count frame that follows sets the badge
       break;
     case "unread_count":
       setUnread(frame.count);

@@ -49,7 +49,7 @@ export function notificationLink(n) {
   return safeUrl(n.url) || `${centerUrl}#n-${n.id}`;
 }
 
-function dropdownItem(n) {
+export function dropdownItem(n) {
   return h("li", { class: `dd-item${n.is_read ? "" : " is-unread"}`, dataset: { id: n.id, seq: String(n.seq) } },
     h("a", { href: notificationLink(n), "data-open": n.id },
       h("span", { class: "dd-title" }, n.title),
@@ -138,7 +138,7 @@ function snoozeMenu(n) {
   return copy;
 }
 
-function centerItem(n) {
+export function centerItem(n) {
   const image = safeUrl(n.image_url);
   const actions = Array.isArray(n.actions) ? n.actions : [];
   const next = location.pathname + location.search;

@@ -1,5 +1,6 @@
 // Web Push service worker, served at /sw.js (scope: the whole site).
-// Shows each push as a system notification (title, body, icon, actions) and opens its URL on click.
+// Shows each push as a system notification (title, body, icon, actions) and opens its URL on click; a "retract"
+// push closes the ones its producer retracted.
 // Payload (notifications/delivery/webpush.py): {id, title, body, url, tag, category?, priority?, image?}; the
 // notification object of contract.md (as is, or under "notification") works too. Unknown fields are ignored.
 
@@ -29,8 +30,25 @@ function parse(event) {
   }
 }
 
+// A retraction (notifications/delivery/webpush_retract.py): {type: "retract", notifications: [{id, tag}, ...]}.
+// Each shown notification is found by its tag and closed if it is that one (a later one of the same group may have
+// replaced it under the same tag: that one stays).
+async function closeRetracted(items) {
+  for (const item of Array.isArray(items) ? items : []) {
+    if (!item || typeof item.id !== "string") continue;
+    const tag = typeof item.tag === "string" && item.tag ? item.tag : item.id;
+    for (const shown of await self.registration.getNotifications({ tag })) {
+      if (shown.data && shown.data.id === item.id) shown.close();
+    }
+  }
+}
+
 self.addEventListener("push", (event) => {
   const payload = parse(event);
+  if (payload.type === "retract") {
+    event.waitUntil(closeRetracted(payload.notifications));
+    return;
+  }
   const n = payload.notification && typeof payload.notification === "object" ? payload.notification : payload;
   const actions = Array.isArray(n.actions) ? n.actions.slice(0, 2) : [];
   const url = safeUrl(n.url) || safeUrl(payload.url) || new URL(FALLBACK_URL, self.location.origin).href;

@@ -21,6 +21,8 @@ USERS = [
     "nora",
     "omar",
     "pia",
+    "rita",  # producer update and retract, live
+    "sara",  # the service worker closes a retracted push
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages

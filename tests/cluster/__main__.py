@@ -1,5 +1,5 @@
 """`python -m tests.cluster` (`make cluster`): start the cluster and keep it up until Ctrl-C."""
 
-from .topology import main
+from bench.harness.cluster import main
 
 main()

@@ -12,7 +12,7 @@ import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from .topology import Cluster
+from bench.harness.cluster import Cluster
 
 RETRYABLE = {502, 503, 504}
 
@@ -30,9 +30,19 @@ def api(
     )
 
 
-def api_retrying(cluster: Cluster, method: str, path: str, token: str, *, timeout: float = 30, **kw: Any) -> Any:
+def api_retrying(
+    cluster: Cluster,
+    method: str,
+    path: str,
+    token: str,
+    *,
+    timeout: float = 30,
+    seen: list[tuple[int | str, str]] | None = None,
+    **kw: Any,
+) -> Any:
     """A producer's call: retried on 502/503/504 and refused connections, with one Idempotency-Key for a POST so a
-    retried send is written once. Returns the first answer that is not retryable."""
+    retried send is written once. Returns the first answer that is not retryable; each retried one is appended to
+    `seen` as (status, body) or ("refused", "")."""
     headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else {}
     deadline = time.monotonic() + timeout
     while True:
@@ -40,8 +50,11 @@ def api_retrying(cluster: Cluster, method: str, path: str, token: str, *, timeou
             response = api(cluster, method, path, token, headers=headers, **kw)
             if response.status_code not in RETRYABLE:
                 return response
+            if seen is not None:
+                seen.append((response.status_code, response.text))
         except requests.ConnectionError:
-            pass
+            if seen is not None:
+                seen.append(("refused", ""))
         if time.monotonic() > deadline:
             raise AssertionError(f"{method} {path}: no answer but 5xx/refused for {timeout} s")
         time.sleep(0.1)

@@ -1,7 +1,8 @@
 """The cluster, started once for the tests of a module and removed after them (also when one fails).
 
 Skipped on the embedded default (no PostgreSQL); with REQUIRE_SERVICES=1 (CI's PostgreSQL pass) a missing tool
-(ip, haproxy, pgbouncer, redis-server) or missing root fails the tests instead."""
+(ip, haproxy, pgbouncer, redis-server, rabbitmq-server) or missing root fails the
+tests instead."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -9,14 +10,13 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from bench.harness.cluster import Cluster, tools_missing
 from bench.harness.live import database_url
 from tests.conftest import service_missing
 
-from .topology import Cluster, tools_missing
-
 # Per test, its own users (tickets and sends are rate-limited per user; inboxes stay separate).
 USERS_PER_TEST = 6
-TESTS = ("fanout", "sync", "kill", "pgbouncer", "shard")
+TESTS = ("fanout", "sync", "kill", "pgbouncer", "shard", "mail", "rolling")
 
 USERS_CODE = """
 import json

@@ -1,23 +1,27 @@
-"""The same code on several hosts (tests/cluster/topology.py): sends and sockets through HAProxy across two web
-hosts, the channel layer sharded over two Redis servers, PostgreSQL behind PgBouncer in transaction mode; then a
-web host SIGKILLed mid-stream, PgBouncer restarted, and a Redis shard stopped and started again mid-stream. Real
-processes and real WebSocket clients only."""
+"""The same code on several hosts (bench/harness/cluster.py): sends and sockets through HAProxy across two web
+hosts, the channel layer sharded over two Redis servers, PostgreSQL behind PgBouncer in transaction mode, Celery
+workers and beat on RabbitMQ; then a web host SIGKILLed mid-stream, PgBouncer restarted, a Redis shard stopped and
+started again mid-stream, a worker SIGKILLed mid-delivery with the broker stopped, and both web hosts restarted one
+after the other under a steady send rate. Real processes, a real SMTP server and real WebSocket clients only."""
 
 import asyncio
 import json
 import signal
+import threading
+import time
 from collections import Counter
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 from channels_redis.utils import _consistent_hash
 
+from bench.harness.cluster import WEB_HOSTS, Cluster, wait_for
 from tests.notifications.realtime_helpers import async_test
 
 from .clients import Socket, api, api_retrying, inbox, open_on_both, wait_until
 from .conftest import USERS_PER_TEST
-from .topology import WEB_HOSTS, Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -253,3 +257,150 @@ async def test_d_pgbouncer_restart_answers_503_json_then_recovers_by_itself(clus
         api, cluster, "POST", SEND, accounts["producer"]["token"], json=send_body(users(accounts, "pgbouncer"), "back")
     )
     assert response.status_code == 201, response.text
+
+
+def mails(cluster: Cluster, prefix: str) -> Counter[tuple[str, str]]:
+    """(recipient, subject) -> how many times the mail sink received it, for this test's subjects."""
+    with cluster.mail.handler.lock:
+        messages = list(cluster.mail.messages)
+    return Counter((str(m["To"]), str(m["Subject"])) for m in messages if str(m["Subject"]).startswith(prefix))
+
+
+def deliveries(cluster: Cluster, user_ids: list[int]) -> Counter[str]:
+    """The truth about email: the recipients' Delivery rows by status."""
+    with psycopg.connect(cluster.database_direct_url) as conn:
+        rows = conn.execute(
+            "SELECT d.status FROM notifications_delivery d JOIN notifications_notification n"
+            " ON n.id = d.notification_id WHERE d.channel = 'email' AND n.recipient_id = ANY(%s)",
+            [user_ids],
+        ).fetchall()
+    return Counter(status for (status,) in rows)
+
+
+def test_f_worker1_killed_mid_delivery_and_the_broker_stopped_every_email_is_sent_at_most_one_twice(cluster, accounts):
+    recipients = users(accounts, "mail")[:2]
+    producer = accounts["producer"]["token"]
+    handler = cluster.mail.handler
+    handler.delay = 0.3  # each SMTP transaction lasts long enough to be killed in
+    retried: list[tuple[int | str, str]] = []
+    titles: list[str] = []
+
+    def send(title: str) -> None:
+        body = {**send_body(recipients, title), "priority": "urgent"}  # urgent: email at once
+        response = api_retrying(cluster, "POST", SEND, producer, json=body, seen=retried)
+        assert response.status_code == 201, response.text
+        titles.append(title)
+
+    # given sends whose emails both workers are delivering
+    worker1 = cluster.addr("worker1")
+    killed = threading.Event()
+
+    def kill_worker1_mid_transaction() -> None:
+        # the moment the mail sink sees worker1 start a message (its DATA is held for 0.3 s), SIGKILL worker1
+        wait_for(lambda: worker1 in handler.peers, "worker1 delivering", 60)
+        cluster.kill("worker1", signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_worker1_mid_transaction)
+    killer.start()
+    started = time.monotonic()
+    while not killed.is_set() and time.monotonic() - started < 60:
+        send(f"mail-{len(titles)}")
+        time.sleep(0.1)
+    killer.join()
+    # when, worker1 dead, the broker is stopped while worker2 may still be delivering, and sends go on meanwhile
+    for _ in range(3):
+        send(f"mail-{len(titles)}")
+    cluster.kill("broker", signal.SIGTERM)
+    for _ in range(4):
+        send(f"mail-{len(titles)}")  # written and streamed; their tasks cannot be published
+    cluster.broker_start()
+    cluster.app_start("worker1")
+    for _ in range(3):
+        send(f"mail-{len(titles)}")
+
+    # then every send was written once (the producer never retried, so no key was replayed)
+    assert [len(inbox(cluster, u["id"])) for u in recipients] == [len(titles)] * len(recipients)
+    # and every due email is sent, none more than twice, and at most one twice in all
+    expected = {(f"mail{i}@example.com", title) for i in range(len(recipients)) for title in titles}
+    wait_for(lambda: set(mails(cluster, "mail-")) == expected, "every email sent", 90)
+    ids = [u["id"] for u in recipients]
+    wait_for(lambda: deliveries(cluster, ids) == {"sent": len(expected)}, "every email Delivery row sent", 30)
+    time.sleep(1.0)  # a second copy would arrive right behind
+    counts = mails(cluster, "mail-")
+    assert set(counts) == expected
+    assert max(counts.values()) <= 2, counts
+    assert sum(counts.values()) <= len(expected) + 1, [k for k, n in counts.items() if n > 1]
+    # both worker hosts delivered
+    assert {worker1, cluster.addr("worker2")} <= set(handler.peers)
+    # and no producer ever got anything but 201: a broker outage is not a web outage
+    assert retried == []
+
+
+def rolling_restart(cluster: Cluster) -> None:
+    """One web host after the other: SIGTERM, wait for it to exit, start it, wait until lb sends it traffic again."""
+    for host in WEB_HOSTS:
+        cluster.kill(host, signal.SIGTERM)
+        cluster.web_start(host)
+        cluster.wait_lb_up()
+
+
+@async_test
+async def test_g_rolling_restart_of_both_web_hosts_under_a_steady_send_rate_loses_nothing(cluster, accounts):
+    recipients = users(accounts, "rolling")
+    placed = {u["id"]: await open_on_both(cluster, u["token"]) for u in recipients}
+    sockets = [s for p in placed.values() for s in p.values()]
+    producer = accounts["producer"]["token"]
+    retried: list[tuple[int | str, str]] = []
+    done = asyncio.Event()
+    sent = 0
+
+    async def produce() -> None:
+        # a steady rate through lb (one send to all six every 50 ms) for the whole restart
+        nonlocal sent
+        while not done.is_set():
+            body = send_body(recipients, f"r{sent}")
+            response = await asyncio.to_thread(api_retrying, cluster, "POST", SEND, producer, json=body, seen=retried)
+            assert response.status_code == 201, response.text
+            sent += 1
+            await asyncio.sleep(0.05)
+
+    async def stay_connected(s: Socket) -> None:
+        # what the browser module does: on a drop, reconnect through lb and resume from the last seq
+        while True:
+            closed = asyncio.ensure_future(s.closed.wait())
+            finished = asyncio.ensure_future(done.wait())
+            await asyncio.wait([closed, finished], return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            finished.cancel()
+            if s.closed.is_set():
+                await s.reconnect()
+            elif done.is_set():
+                return
+
+    async def restart() -> None:
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(rolling_restart, cluster)
+        await asyncio.sleep(1.0)
+        done.set()
+
+    try:
+        await asyncio.gather(produce(), restart(), *(stay_connected(s) for s in sockets))
+        truths = {uid: await asyncio.to_thread(inbox, cluster, uid) for uid in placed}
+        assert sent > 20 and all(len(t) == sent for t in truths.values())  # each send written once
+
+        def complete() -> bool:
+            return all(s.ids == set(truths[uid]) for uid, p in placed.items() for s in p.values())
+
+        assert await wait_until(complete, timeout=30), {
+            f"{uid}/{host}": sorted(set(truths[uid].values()) - {n["seq"] for n in s.arrivals})
+            for uid, p in placed.items()
+            for host, s in p.items()
+        }
+        assert all(len(s.hosts) >= 2 for s in sockets)  # every socket was dropped by a restart and came back
+        # SIGTERM closes a host's listening socket first: lb retries what the host refused on the other one
+        assert retried == []
+    finally:
+        for s in sockets:
+            await s.close()
+        await asyncio.to_thread(cluster.wait_lb_up)

@@ -46,6 +46,7 @@ PRIVATE_KEYS = {
     "created_at",
     "read_at",
     "archived_at",
+    "retracted_at",
 }
 
 

@@ -1,4 +1,4 @@
-"""A client for producer apps: send, send in bulk, broadcast, and listen over the WebSocket.
+"""A client for producer apps: send, send in bulk, broadcast, update and retract, and listen over the WebSocket.
 
 from notify_client import Client
 with Client("https://notify.example.com", token="...") as client:
@@ -17,11 +17,12 @@ from .errors import (
     PermissionDenied,
     RateLimited,
     ResyncRequired,
+    Retracted,
     ServerError,
     ValidationFailed,
 )
 from .listen import listen
-from .models import BulkItemResult, Queued, SendResult
+from .models import BulkItemResult, Queued, Retraction, SendResult
 
 __all__ = [
     "AsyncClient",
@@ -37,6 +38,8 @@ __all__ = [
     "Queued",
     "RateLimited",
     "ResyncRequired",
+    "Retracted",
+    "Retraction",
     "SendResult",
     "ServerError",
     "ValidationFailed",

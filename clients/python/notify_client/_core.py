@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
+from urllib.parse import quote
 
 import httpx
 
 from . import errors
-from .models import BulkItemResult, Queued, SendResult
+from .models import BulkItemResult, Queued, Retraction, SendResult
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -23,6 +24,21 @@ USER_AGENT = "notify-client/1.0"
 SEND_PATH = "/api/v1/notifications/send/"
 BULK_PATH = "/api/v1/notifications/send-bulk/"
 TICKET_PATH = "/api/v1/ws-tickets/"
+
+
+SENDS_PATH = "/api/v1/notifications/sends/"
+RETRACT_GROUP_PATH = "/api/v1/notifications/retract/"
+
+
+class UpdateFields(TypedDict, total=False):
+    """What an update may change (docs/api.md, PATCH sends/<id>/)."""
+
+    title: str
+    body: str
+    url: str
+    image_url: str
+    actions: list[dict[str, str]]
+    data: dict[str, Any]
 
 
 class SendFields(TypedDict, total=False):
@@ -118,6 +134,7 @@ class Attempt:
     json: Any = None
     headers: Mapping[str, str] | None = None
     number: int = 0
+    conflict: type[errors.NotifyError] | None = None  # a 409 that means this, not "in flight": never retried
 
     def after(self, response: httpx.Response | None, failure: Exception | None = None) -> float:
         """Raises when this is the end; returns the seconds to wait otherwise. `response` None: `failure` is the
@@ -127,6 +144,8 @@ class Attempt:
             error: errors.NotifyError = errors.ConnectionFailed(f"{self.method} {self.path}: {failure}")
             hint = None
         else:
+            if response.status_code == 409 and self.conflict is not None:
+                raise self.conflict(f"{self.method} {self.path}: 409", status=409, detail=_body(response))
             error = error_for(response)
             if not _retryable(response.status_code):
                 raise error
@@ -200,6 +219,29 @@ def bulk_results(
         own = per_item[i] if isinstance(per_item, list) and i < len(per_item) and isinstance(per_item[i], dict) else {}
         results.append(BulkItemResult(index=start + i, error=error, errors=own))
     return results
+
+
+def _send_path(send_id: str) -> str:
+    return f"{SENDS_PATH}{quote(str(send_id), safe='')}/"
+
+
+def update_request(policy: RetryPolicy, send_id: str, fields: UpdateFields) -> Attempt:
+    """The same PATCH again changes nothing more: safe to retry."""
+    return Attempt(policy, "PATCH", _send_path(send_id), dict(fields), conflict=errors.Retracted)
+
+
+def retract_request(policy: RetryPolicy, send_id: str) -> Attempt:
+    """Retracting again answers the same: safe to retry."""
+    return Attempt(policy, "POST", f"{_send_path(send_id)}retract/", {})
+
+
+def retract_group_request(policy: RetryPolicy, group_key: str) -> Attempt:
+    return Attempt(policy, "POST", RETRACT_GROUP_PATH, {"group_key": group_key})
+
+
+def retraction_result(response: httpx.Response) -> Retraction:
+    body = response.json()
+    return Retraction(sends=int(body["sends"]), notifications=int(body["notifications"]))
 
 
 def ticket_request(policy: RetryPolicy) -> Attempt:

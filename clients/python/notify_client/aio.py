@@ -7,9 +7,9 @@ from typing import Any, Unpack
 import httpx
 
 from . import _core
-from ._core import Attempt, RetryPolicy, SendFields
+from ._core import Attempt, RetryPolicy, SendFields, UpdateFields
 from .listen import listen
-from .models import BulkItemResult, Queued, SendResult
+from .models import BulkItemResult, Queued, Retraction, SendResult
 
 
 class AsyncClient:
@@ -95,6 +95,15 @@ class AsyncClient:
             else:
                 results += _core.bulk_results(start, chunk, response, None)
         return results
+
+    async def update(self, send_id: str, **fields: Unpack[UpdateFields]) -> dict[str, Any]:
+        return dict((await self._run(_core.update_request(self.retry, send_id, fields))).json())
+
+    async def retract(self, send_id: str) -> dict[str, Any]:
+        return dict((await self._run(_core.retract_request(self.retry, send_id))).json())
+
+    async def retract_group(self, group_key: str) -> Retraction:
+        return _core.retraction_result(await self._run(_core.retract_group_request(self.retry, group_key)))
 
     async def ticket(self) -> str:
         return str((await self._run(_core.ticket_request(self.retry))).json()["ticket"])

@@ -7,8 +7,8 @@ from typing import Any, Unpack
 import httpx
 
 from . import _core
-from ._core import Attempt, RetryPolicy, SendFields
-from .models import BulkItemResult, Queued, SendResult
+from ._core import Attempt, RetryPolicy, SendFields, UpdateFields
+from .models import BulkItemResult, Queued, Retraction, SendResult
 
 
 class Client:
@@ -98,6 +98,19 @@ class Client:
             else:
                 results += _core.bulk_results(start, chunk, response, None)
         return results
+
+    def update(self, send_id: str, **fields: Unpack[UpdateFields]) -> dict[str, Any]:
+        """Change one of your sends (title, body, url, image_url, actions, data): every recipient sees it at once.
+        Returns the send as it is now. Raises NotFound (not yours, or none), Retracted, ValidationFailed."""
+        return dict(self._run(_core.update_request(self.retry, send_id, fields)).json())
+
+    def retract(self, send_id: str) -> dict[str, Any]:
+        """Take one of your sends back: out of every inbox and badge at once. Returns the send (retracted_at set)."""
+        return dict(self._run(_core.retract_request(self.retry, send_id)).json())
+
+    def retract_group(self, group_key: str) -> Retraction:
+        """Retract every send of yours with this group_key ("the comment was deleted")."""
+        return _core.retraction_result(self._run(_core.retract_group_request(self.retry, group_key)))
 
     def ticket(self) -> str:
         """A single-use WebSocket ticket (valid 60 s): connect to /ws/notifications/?ticket=<it>."""

@@ -37,6 +37,10 @@ class InFlight(NotifyError):
     """409 after every retry: the same Idempotency-Key was still being processed."""
 
 
+class Retracted(NotifyError):
+    """409 on an update: the send was retracted, it can no longer change."""
+
+
 class IdempotencyMismatch(NotifyError):
     """422: the Idempotency-Key was used before for a different body."""
 

@@ -15,6 +15,14 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class Retraction:
+    """retract_group: how many of your sends (and their recipients' notifications) this call retracted."""
+
+    sends: int
+    notifications: int
+
+
+@dataclass(frozen=True)
 class Queued:
     """An audience broadcast: accepted, fanned out by a worker."""
 

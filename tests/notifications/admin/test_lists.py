@@ -1,6 +1,8 @@
 """The Django admin as staff use it: every page loads for staff only, the notification and delivery lists, the
 notification page."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -39,13 +41,15 @@ def test_notification_content_is_read_only(client, staff, alice):
 
 
 def _three_states(alice, bob):
-    """Alice: "Fix login" unread (high); bob: "Weekly digest" read, "Old news" archived."""
+    """Alice: "Fix login" unread (high), "Later" snoozed; bob: "Weekly digest" read, "Old news" archived."""
     send([alice], title="Fix login", category="security", priority="high")
     send([bob], title="Weekly digest")
     send([bob], title="Old news", category="announcement")
+    send([alice], title="Later")
     now = timezone.now()
     Notification.objects.filter(content__title="Weekly digest").update(read_at=now)
     Notification.objects.filter(content__title="Old news").update(read_at=now, archived_at=now)
+    Notification.objects.filter(content__title="Later").update(snoozed_until=now + timedelta(hours=3))
 
 
 def test_notification_list_shows_title_recipient_category_priority_status_and_time_not_the_uuid(
@@ -63,6 +67,7 @@ def test_notification_list_shows_title_recipient_category_priority_status_and_ti
     assert rows[0][1:] == ["Title", "Recipient", "Category", "Priority", "Status", "Created at"]
     assert [row[1:6] for row in rows[1:]] == [
         ["Fix login", "alice", "Security alerts", "High", "Unread"],
+        ["Later", "alice", "Comments", "Normal", "Snoozed"],
         ["Old news", "bob", "Announcements", "Normal", "Archived"],
         ["Weekly digest", "bob", "Comments", "Normal", "Read"],
     ]
@@ -74,14 +79,15 @@ def test_notification_list_shows_title_recipient_category_priority_status_and_ti
 @pytest.mark.parametrize(
     "query,titles",
     [
-        ("q=alice", ["Fix login"]),
+        ("q=alice", ["Fix login", "Later"]),
         ("q=bob", ["Old news", "Weekly digest"]),
         ("q=digest", ["Weekly digest"]),
         ("q=nobody-matches-this", []),
-        ("status=unread", ["Fix login"]),
+        ("status=unread", ["Fix login"]),  # not the snoozed one: it is out of the inbox until it wakes
         ("status=read", ["Weekly digest"]),
+        ("status=snoozed", ["Later"]),
         ("status=archived", ["Old news"]),
-        ("status=bogus", ["Fix login", "Old news", "Weekly digest"]),
+        ("status=bogus", ["Fix login", "Later", "Old news", "Weekly digest"]),
     ],
 )
 def test_notification_list_searches_by_recipient_and_title_and_filters_by_status(

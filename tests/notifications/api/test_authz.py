@@ -7,11 +7,13 @@ import pytest
 from django.utils import timezone
 from push_notifications.models import GCMDevice
 
-from notifications.models import Notification
+from notifications.models import Content, Notification
+from notifications.services import notify
 from tests.factories import make_user, send
 from tests.notifications.api.conftest import client_for
 
 OWNER_TOKEN = "owner-fcm-token-0123456789"
+PRODUCER_TITLE = "producer-only-title"
 
 # method, path, body, expected status per role. "{n}" is the owner's notification, "{d}" the owner's device token.
 ENDPOINTS = [
@@ -79,6 +81,45 @@ ENDPOINTS = [
         "AUDIENCE",
         dict(anonymous=401, owner=403, other=403, sender=403, staff=202),
     ),
+    # A producer's own sends: "{s}" is the sender's send to the owner (key "authz-key"); staff is a superuser, so it
+    # holds notifications.manage_any_notification (by id; keys are per producer). Everyone else: 404.
+    ("get", "/api/v1/notifications/sends/{s}/", None, dict(anonymous=401, owner=404, other=404, sender=200, staff=200)),
+    (
+        "patch",
+        "/api/v1/notifications/sends/{s}/",
+        {"title": "edited"},
+        dict(anonymous=401, owner=404, other=404, sender=200, staff=200),
+    ),
+    (
+        "post",
+        "/api/v1/notifications/sends/{s}/retract/",
+        {},
+        dict(anonymous=401, owner=404, other=404, sender=200, staff=200),
+    ),
+    (
+        "get",
+        "/api/v1/notifications/sends/by-key/?idempotency_key=authz-key",
+        None,
+        dict(anonymous=401, owner=404, other=404, sender=200, staff=404),
+    ),
+    (
+        "patch",
+        "/api/v1/notifications/sends/by-key/?idempotency_key=authz-key",
+        {"title": "edited"},
+        dict(anonymous=401, owner=404, other=404, sender=200, staff=404),
+    ),
+    (
+        "post",
+        "/api/v1/notifications/sends/by-key/retract/?idempotency_key=authz-key",
+        {},
+        dict(anonymous=401, owner=404, other=404, sender=200, staff=404),
+    ),
+    (
+        "post",
+        "/api/v1/notifications/retract/",
+        {"group_key": "authz-group"},
+        dict(anonymous=401, owner=200, other=200, sender=200, staff=200),
+    ),
     ("get", "/api/v1/categories/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     ("get", "/api/v1/preferences/", None, dict(anonymous=401, owner=200, other=200, sender=200, staff=200)),
     (
@@ -127,6 +168,14 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
     secret = "owner-secret-title"
     notification = Notification.objects.get(uuid=send([owner], title=secret).notification_ids[0])
     GCMDevice.objects.create(user=owner, registration_id=OWNER_TOKEN)
+    produced = notify(
+        recipients=[owner],
+        category="comment",
+        title=PRODUCER_TITLE,
+        group_key="authz-group",
+        actor=users["sender"],
+        idempotency_key="authz-key",
+    )
     if payload == "SEND":
         payload = {"recipients": [owner.pk], "category": "comment", "title": "x"}
     elif payload == "BULK":
@@ -135,7 +184,7 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
         payload = {"snoozed_until": (timezone.now() + timedelta(hours=1)).isoformat()}
     elif payload == "AUDIENCE":
         payload = {"audience": "all", "category": "comment", "title": "x"}
-    url = path.format(n=notification.uuid, d=OWNER_TOKEN)
+    url = path.format(n=notification.uuid, d=OWNER_TOKEN, s=produced.id)
     client = client_for(users[role])
     # when
     kwargs = {"format": "json"} if payload is not None else {}
@@ -158,5 +207,11 @@ def test_authorization_matrix(db, settings, role, method, path, payload, expecte
     if not (role == "owner" and path.endswith("{n}/") and method == "patch") and "mark-all-read" not in path:
         assert notification.read_at is None
         assert (notification.saved_at, notification.snoozed_until) == (None, None)
+    producer_may = role == "sender" or (role == "staff" and "by-key" not in path)
+    if "/sends/" in path and not producer_may:
+        assert PRODUCER_TITLE not in response.content.decode()
+    content = Content.objects.get(pk=produced.content.pk)
+    if not (producer_may and method != "get" and "/sends/" in path) and not (role == "sender" and "retract/" in path):
+        assert (content.title, content.retracted_at) == (PRODUCER_TITLE, None)
     if expected[role] >= 400 and "devices" in path:
         assert GCMDevice.objects.filter(registration_id=OWNER_TOKEN, user=owner).exists()

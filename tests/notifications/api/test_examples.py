@@ -7,6 +7,7 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from notifications import outbound
 from notifications.models import Content, Notification, WebhookEndpoint
+from notifications.services import notify
 from preferences.selectors import preferences_get
 from tests.factories import send
 from tests.notifications.api.conftest import client_for
@@ -26,9 +27,12 @@ EXPECTED = {
     "notifications_mark_all_read",
     "notifications_mark_seen",
     "notifications_partial_update",
+    "notifications_retract_group",
     "notifications_send",
     "notifications_send_bulk",
     "preferences_partial_update",
+    "sends_by_key_partial_update",
+    "sends_partial_update",
     "webhooks_create",
     "webhooks_partial_update",
 }
@@ -67,6 +71,8 @@ def test_every_request_body_example_is_accepted_as_is(staff, monkeypatch):
     client = client_for(staff)
     send([staff], title="Mine")
     mine = Notification.objects.get(recipient=staff)
+    # and a send of theirs to update (by id and by its Idempotency-Key)
+    own = notify(recipients=[staff], category="comment", title="Own", actor=staff, idempotency_key="example-key")
     response = client.get(SCHEMA)
     assert response.status_code == 200
     examples = body_examples(response.json())
@@ -77,6 +83,10 @@ def test_every_request_body_example_is_accepted_as_is(staff, monkeypatch):
         if path.startswith("/api/v1/devices/") and method == "post":
             tokens[path.split("/")[4]] = value["registration_id"]
         url = path.replace("{id}", str(mine.uuid))
+        if path == "/api/v1/notifications/sends/{id}/":
+            url = path.replace("{id}", str(own.id))
+        if path == "/api/v1/notifications/sends/by-key/":
+            url = f"{path}?idempotency_key=example-key"
         if path == "/api/v1/webhooks/{id}/":
             url = path.replace("{id}", str(WebhookEndpoint.objects.get().uuid))
         if "{registration_id}" in url:
@@ -85,7 +95,8 @@ def test_every_request_body_example_is_accepted_as_is(staff, monkeypatch):
         # then it is accepted
         assert 200 <= answer.status_code < 300, (operation, name, answer.status_code, answer.content)
     # and the sends reached only the staff member, with the seeded category
-    contents = Content.objects.exclude(title="Mine")
+    assert Content.objects.get(pk=own.content.pk).title == "Bob edited his reply"
+    contents = Content.objects.exclude(title="Mine").exclude(pk=own.content.pk)
     assert sorted(contents.values_list("title", flat=True)) == [
         "Bob replied to your post",
         "Bob replied to your post",

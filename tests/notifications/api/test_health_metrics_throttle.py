@@ -29,6 +29,24 @@ def test_healthz_names_what_is_down(client, db, settings):
     assert body["channel_layer"].startswith("down")
 
 
+def test_healthz_runs_only_the_checks_named(client, db, settings):
+    # given a broker where nothing listens
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    # when a load balancer checks only the database and the channel layer
+    response = client.get("/healthz?check=database&check=channel_layer")
+    # then the broker is neither checked nor named, and the host counts as healthy
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "channel_layer": "ok"}
+    # while the full check still reports it
+    assert client.get("/healthz").json()["broker"].startswith("down")
+
+
+def test_healthz_rejects_an_unknown_check_and_runs_none(client, db):
+    response = client.get("/healthz?check=database&check=disk")
+    assert response.status_code == 400
+    assert response.json() == {"check": ["unknown: disk; known: database, channel_layer, broker"]}
+
+
 def test_metrics_count_sent_notifications_after_commit(sender, alice, bob, django_capture_on_commit_callbacks):
     def sent() -> float:
         return metrics.NOTIFICATIONS_SENT.labels(category="mention", priority="urgent")._value.get()

@@ -1,14 +1,18 @@
 """The WebSocket handshake: sessions, origins, tickets, and the ticket endpoint."""
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.backends.cached_db import SessionStore
+from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
 from notifications import realtime
-from notifications.handshake import credentials_from_session, socket_user
+from notifications.handshake import credentials_from_session, credentials_from_sessions, socket_user, socket_users
 from notifications.models import WsTicket
 from notifications.routing import websocket_application
 from notifications.tickets import ws_ticket_create
@@ -131,6 +135,48 @@ def test_the_handshake_reads_user_unread_count_and_last_seq_in_one_query(alice, 
     with django_assert_num_queries(1):
         user = socket_user(credentials)
     assert (user.pk, user.socket_unread, user.socket_last_seq) == (alice.pk, 2, 2)
+
+
+def test_many_sessions_are_read_together_and_only_logged_in_ones_give_a_claim(alice, bob):
+    alice_key = session_cookie(alice).decode().split("=", 1)[1]
+    bob_key = session_cookie(bob).decode().split("=", 1)[1]
+    caches["default"].delete(SessionStore.cache_key_prefix + bob_key)  # evicted: read from the database instead
+    anonymous = SessionStore()
+    anonymous["something"] = 1
+    anonymous.create()
+    keys = [alice_key, bob_key, str(anonymous.session_key), "unknownbutvalidkey123", "bad key!", ""]
+    claims = credentials_from_sessions(keys)
+    assert set(claims) == {alice_key, bob_key}
+    assert (claims[alice_key].user_id, claims[bob_key].user_id) == (alice.pk, bob.pk)
+    assert claims[bob_key].session_hash == bob.get_session_auth_hash()
+
+
+def test_many_handshakes_read_their_users_in_one_query_and_each_is_checked_alone(alice, bob, django_assert_num_queries):
+    send([alice])
+    claims = credentials_from_sessions([session_cookie(u).decode().split("=", 1)[1] for u in (alice, bob)])
+    alice_claim, bob_claim = sorted(claims.values(), key=lambda c: c.user_id == bob.pk)
+    forged = replace(bob_claim, session_key="anothersessionkey1", session_hash="wrong")
+    unknown = replace(bob_claim, user_id=10**9, session_key="anothersessionkey2")
+    with django_assert_num_queries(1):
+        users = socket_users([alice_claim, bob_claim, forged, unknown])
+    assert set(users) == {alice_claim, bob_claim}  # the forged hash and the unknown user fail alone
+    hello = {u.pk: (u.socket_unread, u.socket_last_seq) for u in users.values()}
+    assert hello == {alice.pk: (1, 1), bob.pk: (0, 0)}
+
+
+@async_test
+async def test_sockets_opened_together_all_get_their_own_hello(alice, bob):
+    await adb(send)([alice])
+    sockets = [communicator(await adb(session_cookie)(user)) for user in (alice, bob, alice)]
+    assert [c for c, _ in await asyncio.gather(*(ws.connect() for ws in sockets))] == [True, True, True]
+    hellos = [await ws.receive_json_from() for ws in sockets]
+    assert [(h["type"], h["unread_count"], h["last_seq"]) for h in hellos] == [
+        ("hello", 1, 1),
+        ("hello", 0, 0),
+        ("hello", 1, 1),
+    ]
+    for ws in sockets:
+        await ws.disconnect()
 
 
 @async_test

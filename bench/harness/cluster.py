@@ -7,6 +7,12 @@
     redis2  redis-server: channel-layer shard 1 (CHANNEL_LAYER_URLS lists both: channels-redis shards by hash)
     db      PgBouncer in transaction pooling mode, a bounded number of server connections, in front of this
             machine's PostgreSQL (reached through its Unix socket: sockets are not bound to a network namespace)
+    broker  RabbitMQ, an instance of its own (node, vhost, data directory in the work directory): Celery's broker
+    worker1 the Procfile's `worker` command (broker, PgBouncer, redis1; email to the mail sink)
+    worker2 the same
+    beat    the Procfile's `beat` command
+
+The mail sink is an SMTP server in the test process (or `make cluster`) on the bridge's first address.
 
 The root namespace owns the bridge's first address, so the test process (and a person running `make cluster`)
 talks to every host directly; traffic goes only to the namespaces' own addresses. Everything made carries the
@@ -34,23 +40,56 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.harness.servers import SmtpServer, smtp_server_start
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PREFIX = os.environ.get("CLUSTER_PREFIX", "nc")
 SUBNET = os.environ.get("CLUSTER_SUBNET", "10.231.0")  # a /24 of this cluster's own
-HOSTS = {"lb": 10, "web1": 11, "web2": 12, "redis1": 21, "redis2": 22, "db": 30}
+HOSTS = {
+    "lb": 10,
+    "web1": 11,
+    "web2": 12,
+    "redis1": 21,
+    "redis2": 22,
+    "db": 30,
+    "broker": 40,
+    "worker1": 41,
+    "worker2": 42,
+    "beat": 43,
+}
 WEB_HOSTS = ("web1", "web2")
+WORKER_HOSTS = ("worker1", "worker2")
 LB_PORT = 80
 WEB_PORT = 8000
 REDIS_PORT = 6379
 PGBOUNCER_PORT = 6432
+AMQP_PORT = 5672
+LB_CHECK = "/healthz?check=database&check=channel_layer"
 # Server connections PgBouncer opens to PostgreSQL for this database, whatever the number of clients.
 PGBOUNCER_POOL_SIZE = 10
 TOOLS = ("ip", "haproxy", "pgbouncer", "redis-server")
+# Debian's `rabbitmq-server` on PATH is a wrapper that switches to the rabbitmq user and its fixed directories; the
+# script behind it runs a node of our own (as root, with RABBITMQ_* pointing into the work directory).
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+# How often workers and beat look for due deliveries and stuck rows: a fault test waits seconds, not minutes.
+# A task claims its whole batch at once and sends it one message after another, so a live task's rows must be done
+# well within the sending timeout, else the sweeper hands them to a second worker (production: the task time limit,
+# 120 s, is below the 180 s timeout). Here: batches of 4, the test's mail sink holding each message 0.3 s.
+DELIVERY_TIMING = {
+    "DELIVERY_DISPATCH_INTERVAL": "0.5",
+    "DELIVERY_LEASE_SECONDS": "1",
+    "DELIVERY_BATCH_SIZE": "4",
+    "DELIVERY_SENDING_TIMEOUT": "6",
+    "DELIVERY_SWEEP_INTERVAL": "1",
+    "DELIVERY_RETRY_BASE": "0.5",
+}
 
 
 def tools_missing() -> list[str]:
     """What this machine lacks to build the cluster (tools, or root for `ip netns`)."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if not RABBITMQ_SERVER.exists():
+        missing.append("rabbitmq-server")
     if os.geteuid() != 0:
         missing.append("root (ip netns)")
     return missing
@@ -85,7 +124,7 @@ def _psql(admin_url: str, sql: str, *, database: str = "postgres") -> str:
     )
 
 
-def _wait(
+def wait_for(
     predicate: Any, what: str, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None, log: Path | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
@@ -129,6 +168,9 @@ class Cluster:
         self.workdir = Path(tempfile.gettempdir()) / f"{prefix}-cluster"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.secret_key = secrets.token_urlsafe(32)
+        self.vhost = f"{prefix}-notify"
+        self.broker_password = secrets.token_urlsafe(16)
+        self.smtp: SmtpServer | None = None
 
     # --- names and addresses ---------------------------------------------------------------------------------------
 
@@ -140,6 +182,7 @@ class Cluster:
 
     @property
     def gateway(self) -> str:
+        """The bridge's first address, in the root namespace: the test process, and the mail sink."""
         return f"{self.subnet}.1"
 
     @property
@@ -168,6 +211,15 @@ class Cluster:
     def redis_urls(self) -> list[str]:
         return [f"redis://{self.addr(host)}:{REDIS_PORT}/0" for host in ("redis1", "redis2")]
 
+    @property
+    def broker_url(self) -> str:
+        return f"amqp://notify:{self.broker_password}@{self.addr('broker')}:{AMQP_PORT}/{self.vhost}"
+
+    @property
+    def mail(self) -> SmtpServer:
+        assert self.smtp is not None, "the cluster is not started"
+        return self.smtp
+
     def app_env(self, *, database_url: str | None = None) -> dict[str, str]:
         """The environment of an application process on this cluster (production settings, plain HTTP)."""
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
@@ -189,10 +241,15 @@ class Cluster:
             REDIS_URL=self.redis_urls[0],
             CHANNEL_LAYER_URLS=",".join(self.redis_urls),
             REDIS_PREFIX=f"{self.prefix}cluster",
+            CELERY_BROKER_URL=self.broker_url,
             SITE_URL=self.lb,
             LOG_LEVEL="WARNING",
             EMBEDDED_SCHEDULER="0",
+            WORKER_CONCURRENCY="2",
+            **DELIVERY_TIMING,
         )
+        if self.smtp is not None:
+            env["EMAIL_URL"] = f"smtp://{self.smtp.host}:{self.smtp.port}"
         return env
 
     # --- life cycle ------------------------------------------------------------------------------------------------
@@ -203,10 +260,13 @@ class Cluster:
             self.workdir.mkdir(mode=0o755)
             self._network()
             self._database()
+            self.smtp = smtp_server_start(host=self.gateway)
             for host in ("redis1", "redis2"):
                 self.redis_start(host)
             self.pgbouncer_start()
-            self.web_start(*WEB_HOSTS)
+            self.broker_start()
+            # Side by side: each imports Django for seconds.
+            self.app_start(*WEB_HOSTS, *WORKER_HOSTS, "beat")
             self._haproxy()
         except BaseException:
             self.stop()
@@ -216,6 +276,9 @@ class Cluster:
     def stop(self) -> None:
         for name in list(self.procs):
             self.kill(name)
+        if self.smtp is not None:
+            self.smtp.stop()
+            self.smtp = None
         self.cleanup()
 
     def __enter__(self) -> "Cluster":
@@ -315,7 +378,7 @@ class Cluster:
 
     def _await(self, name: str, predicate: Any, what: str, timeout: float = 30.0) -> None:
         """Wait for a process's readiness; fail at once (with its log) if it exited."""
-        _wait(predicate, what, timeout, proc=self.procs[name], log=self.workdir / f"{name}.log")
+        wait_for(predicate, what, timeout, proc=self.procs[name], log=self.workdir / f"{name}.log")
 
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
@@ -363,24 +426,83 @@ class Cluster:
         self.spawn("pgbouncer", "db", ["pgbouncer", "-u", "postgres", str(config / "pgbouncer.ini")])
         self._await("pgbouncer", lambda: port_open(self.addr("db"), PGBOUNCER_PORT), "pgbouncer listening")
 
-    def web_command(self) -> list[str]:
-        """The Procfile's `web` line, run by a shell as a platform would (PORT set), Python being this one."""
+    def broker_start(self) -> None:
+        """A RabbitMQ node of the cluster's own on the broker host: its own name (epmd and the distribution port
+        live in the namespace), vhost, user and data directory. The data directory outlives a stop, so a restarted
+        broker still has its durable queue and the persistent messages in it."""
+        base = self.workdir / "rabbitmq"
+        base.mkdir(exist_ok=True)
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "rabbitmq.conf").write_text(
+            "\n".join(
+                [
+                    f"listeners.tcp.default = {self.addr('broker')}:{AMQP_PORT}",
+                    "loopback_users = none",
+                    f"default_vhost = {self.vhost}",
+                    "default_user = notify",
+                    f"default_pass = {self.broker_password}",
+                    "default_permissions.configure = .*",
+                    "default_permissions.read = .*",
+                    "default_permissions.write = .*",
+                    "",
+                ]
+            )
+        )
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(base),  # the node's Erlang cookie
+            "RABBITMQ_NODENAME": f"{self.prefix}@localhost",
+            "RABBITMQ_BASE": str(base),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        }
+        self.spawn("broker", "broker", [str(RABBITMQ_SERVER)], env=env)
+        self._await("broker", lambda: port_open(self.addr("broker"), AMQP_PORT), "broker listening", 90)
+
+    def procfile_command(self, kind: str, *extra: str) -> list[str]:
+        """A Procfile line (`web`, `worker`, `beat`), run by a shell as a platform would, Python being this one."""
         for line in (ROOT / "Procfile").read_text().splitlines():
-            if line.startswith("web:"):
+            if line.startswith(f"{kind}:"):
                 command = line.split(":", 1)[1].strip()
                 if command.startswith("python "):
                     command = f"{sys.executable} {command[len('python ') :]}"
-                return ["sh", "-c", f"exec {command}"]
-        raise RuntimeError("Procfile has no web line")
+                elif command.startswith("celery "):
+                    command = f"{sys.executable} -m celery {command[len('celery ') :]}"
+                return ["sh", "-c", " ".join(["exec", command, *extra])]
+        raise RuntimeError(f"Procfile has no {kind} line")
+
+    def web_command(self) -> list[str]:
+        return self.procfile_command("web")
+
+    def app_start(self, *hosts: str) -> None:
+        """Start web, worker and beat hosts side by side and wait until each is ready: a web host healthy, a worker
+        consuming (its log says `ready.`), beat started."""
+        for host in hosts:
+            env = self.app_env()
+            if host in WEB_HOSTS:
+                env["PORT"] = str(WEB_PORT)
+                self.spawn(host, host, self.web_command(), env=env)
+            elif host in WORKER_HOSTS:
+                env["LOG_LEVEL"] = "INFO"  # delivery outcomes, and `ready.` to wait for
+                self.spawn(host, host, self.procfile_command("worker", "-n", f"{host}@%h"), env=env)
+            else:
+                env["LOG_LEVEL"] = "INFO"
+                schedule = str(self.workdir / "beat-schedule")
+                self.spawn(host, host, self.procfile_command("beat", "-s", schedule), env=env)
+        for host in hosts:
+            self._await(host, lambda host=host: self._ready(host), f"{host} ready", 90)
+
+    def _ready(self, host: str) -> bool:
+        if host in WEB_HOSTS:
+            return http_status(f"{self.web(host)}/healthz") == 200
+        if host in WORKER_HOSTS:
+            return " ready." in self.log(host)
+        return "beat: Starting..." in self.log(host)
 
     def web_start(self, *hosts: str) -> None:
-        """Start web hosts (side by side: each takes seconds to import Django) and wait until each is healthy."""
-        env = self.app_env()
-        env["PORT"] = str(WEB_PORT)
-        for host in hosts:
-            self.spawn(host, host, self.web_command(), env=env)
-        for host in hosts:
-            self._await(host, lambda host=host: http_status(f"{self.web(host)}/healthz") == 200, f"{host} healthy", 60)
+        self.app_start(*hosts)
 
     def _haproxy(self) -> None:
         lb = self.addr("lb")
@@ -419,7 +541,8 @@ class Cluster:
                     "backend web",
                     "    balance roundrobin",
                     "    option httpchk",
-                    f"    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host {lb}",
+                    # Not the broker: its outage delays email and push, not what a web host serves (docs/api.md).
+                    f"    http-check send meth GET uri {LB_CHECK} ver HTTP/1.1 hdr Host {lb}",
                     "    http-check expect status 200",
                     # Which host answered (tests check both got sockets); no cookie, no affinity.
                     "    http-response set-header X-Served-By %s",
@@ -433,7 +556,7 @@ class Cluster:
 
     def wait_lb_up(self, timeout: float = 30.0) -> None:
         """Until HAProxy's checks see both web hosts up again (after a fault a test made)."""
-        _wait(lambda: self.lb_servers_up() == set(WEB_HOSTS), "both web hosts up behind lb", timeout)
+        wait_for(lambda: self.lb_servers_up() == set(WEB_HOSTS), "both web hosts up behind lb", timeout)
 
     def haproxy_command(self, command: str) -> str:
         with socket.socket(socket.AF_UNIX) as s:
@@ -481,7 +604,8 @@ class Cluster:
 def main() -> None:
     missing = tools_missing()
     if missing:
-        sys.exit(f"missing: {', '.join(missing)} (apt-get install haproxy pgbouncer redis-server iproute2; as root)")
+        packages = "haproxy pgbouncer redis-server rabbitmq-server iproute2"
+        sys.exit(f"missing: {', '.join(missing)} (apt-get install {packages}; as root)")
     cluster = Cluster()
     stop = False
 
@@ -495,6 +619,8 @@ def main() -> None:
         print(f"cluster up: {cluster.lb}/ (HAProxy) over {', '.join(cluster.web(h) for h in WEB_HOSTS)}")
         print(f"  channel layer shards: {', '.join(cluster.redis_urls)}")
         print(f"  database through PgBouncer: {cluster.database_url}")
+        print(f"  Celery: RabbitMQ {cluster.broker_url}, workers {', '.join(WORKER_HOSTS)}, beat")
+        print(f"  mail sink (SMTP, messages counted, not kept on disk): {cluster.mail.host}:{cluster.mail.port}")
         print(f"  logs: {cluster.workdir}/*.log. Ctrl-C tears everything down.")
         while not stop:
             time.sleep(0.5)
