@@ -231,7 +231,12 @@ class SkipReason(models.TextChoices):
 class Delivery(models.Model):
     """One notification x external delivery channel x target. Unique, so a retry never sends twice."""
 
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    # No database constraint: PostgreSQL partitions the notification table by time (migration 0012) and a foreign
+    # key needs a unique index on id alone there. Deletes cascade in the ORM's collector; retention deletes these
+    # rows with their partition (delivery/partitions.py).
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+    )
     # Copied from the notification when planned, so the fatigue budget counts a user's last hour on its own index
     # (delivery_budget_idx) instead of a join through every notification of the user. No constraint and no cascade
     # of its own: the notification's cascade removes the row. Null on rows planned before it existed.
@@ -422,7 +427,8 @@ class WebhookEventPending(models.Model):
 
     # Indexed by (endpoint, id) below: the batching walk.
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+", db_index=False)
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="+")
+    # No database constraint, as Delivery.notification (the partitioned table).
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     event = models.CharField(max_length=40, choices=WebhookEventType.choices)
     occurred_at = models.DateTimeField()
 

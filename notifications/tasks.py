@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 
 from . import services
-from .delivery import machine, planner, retention, webhooks, webpush_retract
+from .delivery import machine, partitions, planner, retention, webhooks, webpush_retract
 
 # A fan-out task hands the rest to a fresh task after this long, to stay far below the worker time limit.
 BROADCAST_TASK_BUDGET_S = 30.0
@@ -77,6 +77,12 @@ def deliveries_sweep_stuck() -> int:
 def notifications_wake() -> int:
     """Beat (and the embedded scheduler): snoozed notifications whose time has come go back to the inbox."""
     return services.notifications_wake_due()
+
+
+@shared_task(name="notifications.tasks.partitions_maintain")
+def partitions_maintain() -> list[str]:
+    """Daily (beat and the embedded scheduler): the notification table's next partitions, on PostgreSQL."""
+    return partitions.partitions_maintain()
 
 
 @shared_task(name="notifications.tasks.retention_purge")

@@ -5,9 +5,17 @@ database and kept between runs while its layout is unchanged (the load takes min
 Two kinds of users are measured through the ORM, with the selectors' own queries: typical users (200
 notifications, 20 unread) and heavy users (100,000 notifications, 10,000 unread: the worst case for a count).
 EXPLAIN ANALYZE of each query is kept in the JSON and checked for the intended index.
+
+On PostgreSQL the table is partitioned by month (migration 0012): the periods of the generated rows are created
+before the load (`manage.py partitions_maintain --since`), so no row lands in DEFAULT, and the check asks for the
+intended index on every partition (each partition's index is named after the parent's) and no Seq Scan on any.
 """
 
+import re
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import env
@@ -15,16 +23,18 @@ from bench.core import Context, Result, percentile
 from bench.worker import Worker
 
 DB = "inbox"
-LAYOUT = 1  # bump when the generated data changes shape
+LAYOUT = 3  # bump when the generated data changes shape (3: partitioned by month, history spread over SPAN_DAYS)
 TYPICAL_ROWS, TYPICAL_UNREAD, TYPICAL_ARCHIVED = 200, 20, 5
 HEAVY_USERS, HEAVY_ROWS = 2, 100_000
 CONTENTS = 10_000
+SPAN_DAYS = 85  # within the default retention (90 days)
 PAGE_SIZE = 50
 TABLE = "notifications_notification"
 EXPECTED_INDEX = {
     "unread_count": "notification_unread_idx",
     "unread_by_category": "notification_unread_idx",
     "inbox_first_page": "notification_recipient_seq_unique",
+    "replay": "notification_recipient_seq_unique",
 }
 
 
@@ -99,7 +109,7 @@ def _load_users_and_contents(conn: Any, users: int) -> list[int]:
 
 
 # One statement per user class: recipient and seq derive from the series; the newest `unread` are unread, the
-# oldest `archived` archived, one notification a minute.
+# oldest `archived` archived, spread evenly over the last SPAN_DAYS (so over the months' partitions, as real history).
 _ROWS_INSERT = (
     f"INSERT INTO {TABLE} (uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, "
     "archived_at) "
@@ -108,7 +118,7 @@ _ROWS_INSERT = (
     "CASE WHEN s <= %(per)s - %(unread)s THEN t + interval '1 minute' END, "
     "CASE WHEN s <= %(archived)s THEN t + interval '2 minutes' END "
     "FROM (SELECT %(first)s + g / %(per)s AS u, 1 + (g * 7919) %% %(contents)s AS c, 1 + g %% %(per)s AS s, "
-    "now() - (%(per)s - g %% %(per)s) * interval '1 minute' AS t "
+    "now() - (%(per)s - g %% %(per)s) * make_interval(secs => %(step)s) AS t "
     "FROM generate_series(0::bigint, %(n)s - 1) AS g) AS x"
 )
 
@@ -116,12 +126,20 @@ _ROWS_INSERT = (
 def _load_rows(conn: Any, layout: dict[str, int], categories: list[int]) -> None:
     typical, heavy, heavy_rows = layout["typical_users"], layout["heavy_users"], layout["heavy_rows"]
     common = {"cats": categories, "ncat": len(categories), "contents": CONTENTS}
-    typical_class = {"first": 1, "per": TYPICAL_ROWS, "unread": TYPICAL_UNREAD, "archived": TYPICAL_ARCHIVED}
+    span = SPAN_DAYS * 86400.0
+    typical_class = {
+        "first": 1,
+        "per": TYPICAL_ROWS,
+        "unread": TYPICAL_UNREAD,
+        "archived": TYPICAL_ARCHIVED,
+        "step": span / TYPICAL_ROWS,
+    }
     heavy_class = {
         "first": typical + 1,
         "per": heavy_rows,
         "unread": layout["heavy_unread"],
         "archived": heavy_rows // 100,
+        "step": span / heavy_rows,
     }
     conn.execute(_ROWS_INSERT, {**common, **typical_class, "n": typical * TYPICAL_ROWS})
     conn.execute(_ROWS_INSERT, {**common, **heavy_class, "n": heavy * heavy_rows})
@@ -129,6 +147,33 @@ def _load_rows(conn: Any, layout: dict[str, int], categories: list[int]) -> None
         "INSERT INTO notifications_userseq (user_id, last_seq) "
         "SELECT recipient_id, max(seq) FROM notifications_notification GROUP BY recipient_id"
     )
+
+
+def _partitions_create(ctx: Context, layout: dict[str, int]) -> None:
+    """The partitions of every month the generated rows fall in (the last SPAN_DAYS), so none lands in DEFAULT."""
+    since = datetime.now(UTC) - timedelta(days=SPAN_DAYS + 1)
+    subprocess.run(
+        [sys.executable, "manage.py", "partitions_maintain", f"--since={since:%Y-%m-%d}"],
+        cwd=env.ROOT,
+        env=ctx.config.django_env(DB),
+        check=True,
+    )
+
+
+def _partition_indexes_name(conn: Any) -> None:
+    """Indexes rebuilt on the parent get PostgreSQL's names on each partition: name them after the parent's index
+    again (as the migration and the maintenance do), so the plans say which index they used."""
+    rows = conn.execute(
+        "SELECT c.relname, p.relname, t.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_index x ON x.indexrelid = c.oid "
+        "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_index px ON px.indexrelid = p.oid "
+        "WHERE px.indrelid = %s::regclass",
+        [TABLE],
+    ).fetchall()
+    for child, parent, partition in rows:
+        wanted = f"{parent}_{partition.removeprefix(TABLE + '_')}"
+        if child != wanted:
+            conn.execute(f'ALTER INDEX "{child}" RENAME TO "{wanted}"')
 
 
 def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
@@ -140,6 +185,7 @@ def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
     conn.execute("SET maintenance_work_mem = '512MB'")
     conn.execute("SET max_parallel_maintenance_workers = 2")
     categories = _load_users_and_contents(conn, typical + heavy)
+    _partitions_create(ctx, layout)
     constraints, indexes = _secondary_indexes(conn)
     for name, _ddl in constraints:
         conn.execute(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"')
@@ -150,7 +196,8 @@ def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
     for name, ddl in constraints:
         conn.execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {ddl}')
     for _name, ddl in indexes:
-        conn.execute(ddl)
+        conn.execute(ddl.replace(" ON ONLY ", " ON ", 1))  # a partitioned table's index: build it on every partition
+    _partition_indexes_name(conn)
     conn.execute("SET session_replication_role = DEFAULT")
     ctx.log("VACUUM ANALYZE")
     for table in (TABLE, "notifications_content", "auth_user"):
@@ -159,9 +206,15 @@ def _load(ctx: Context, conn: Any, layout: dict[str, int]) -> float:
     return time.monotonic() - started
 
 
-def _check_plans(plans: dict[str, list[str]]) -> dict[str, bool]:
+def _check_plans(plans: dict[str, list[str]], filled: set[str]) -> dict[str, bool]:
+    """The intended index is used, and no table holding rows is read by a Seq Scan. An empty partition (the months
+    ahead, DEFAULT) may be: it has no page to read, and PostgreSQL knows it."""
     text = {name: "\n".join(lines) for name, lines in plans.items()}
-    return {name: EXPECTED_INDEX[name] in text[name] and f"Seq Scan on {TABLE}" not in text[name] for name in text}
+    return {
+        name: EXPECTED_INDEX[name] in text[name]
+        and not any(t in filled or t == TABLE for t in re.findall(r"Seq Scan on (\S+)", text[name]))
+        for name in text
+    }
 
 
 def _prepare(ctx: Context, layout: dict[str, int], result: Result) -> None:
@@ -182,10 +235,19 @@ def _prepare(ctx: Context, layout: dict[str, int], result: Result) -> None:
             _loaded(conn)
             result.details["load_seconds"] = round(_load(ctx, conn, layout), 1)
         conn.execute(f"ANALYZE {TABLE}")
+        # Summed over the partitions (a partitioned table has no storage of its own).
         size = conn.execute(
-            "SELECT pg_size_pretty(pg_total_relation_size(%s)), pg_size_pretty(pg_relation_size(%s))", [TABLE, TABLE]
+            "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))), pg_size_pretty(sum(pg_relation_size(relid))) "
+            "FROM pg_partition_tree(%s)",
+            [TABLE],
         ).fetchone()
         result.details["table_size"] = {"total_with_indexes": size[0], "heap": size[1]}
+        result.details["partitions"] = {
+            name: count
+            for name, count in conn.execute(
+                f"SELECT tableoid::regclass::text, count(*) FROM {TABLE} GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        }
 
 
 def run(ctx: Context) -> Result:
@@ -219,7 +281,7 @@ def run(ctx: Context) -> Result:
         plans = ours.call("inbox_explain", user_id=heavy_ids[0], page_size=PAGE_SIZE)
         result.details["explain_heavy_user"] = plans
         result.details["explain_typical_user"] = ours.call("inbox_explain", user_id=typical_ids[0], page_size=PAGE_SIZE)
-        used = _check_plans(plans)
+        used = _check_plans(plans, set(result.details["partitions"]))
         result.details["intended_index_used"] = used
         for rep in range(ctx.reps):
             ctx.log(f"rep {rep + 1}/{ctx.reps}")
@@ -242,6 +304,12 @@ def run(ctx: Context) -> Result:
         f"{len(heavy_ids)} heavy users ({layout['heavy_rows']:,} notifications, {layout['heavy_unread']:,} unread), "
         f"{iterations} calls each per repetition, through the selectors on a warm connection. p50/p99 are the "
         "client's view (ORM included); PostgreSQL execution is EXPLAIN ANALYZE's execution time of the same SQL."
+    )
+    filled = result.details.get("partitions", {})
+    per_partition = ", ".join(f"{name.removeprefix(TABLE + '_')}: {count:,}" for name, count in filled.items())
+    result.notes.append(
+        f"The table is partitioned by month: {len(filled)} partitions hold the rows ({per_partition}), plus the "
+        f"empty ones ahead and DEFAULT; {result.details['table_size']['total_with_indexes']} with indexes."
     )
     result.notes.append(
         "EXPLAIN: "

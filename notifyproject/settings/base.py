@@ -265,6 +265,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": WEBHOOK_DISPATCH_INTERVAL,
         "options": {"expires": max(WEBHOOK_DISPATCH_INTERVAL, 1.0)},
     },
+    # Before retention (same tick in the embedded scheduler): next periods' partitions exist well ahead of time.
+    "notifications-partitions-maintain": {"task": "notifications.tasks.partitions_maintain", "schedule": DAY},
     "notifications-retention-purge": {"task": "notifications.tasks.retention_purge", "schedule": DAY},
     "idempotency-purge": {"task": "notifications.tasks.idempotency_purge", "schedule": DAY},
 }
@@ -357,6 +359,10 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Notifications -----------------------------------------------------------------------------------------------
 NOTIFICATIONS_RETENTION_DAYS = max(30, env.int("NOTIFICATIONS_RETENTION_DAYS", default=90))
+# PostgreSQL: months per partition of the notification table (1..12, calendar-aligned), and how many periods ahead
+# of the current one the daily maintenance keeps created (docs/scaling.md, retention at scale).
+NOTIFICATIONS_PARTITION_MONTHS = min(12, max(1, env.int("NOTIFICATIONS_PARTITION_MONTHS", default=1)))
+NOTIFICATIONS_PARTITIONS_AHEAD = max(1, env.int("NOTIFICATIONS_PARTITIONS_AHEAD", default=2))
 # Each process keeps the categories in memory; edits are announced to every process, this bounds a lost announcement.
 CATEGORY_CACHE_SECONDS = env.float("CATEGORY_CACHE_SECONDS", default=60.0)
 # How long a process may use its copy of an API token and its user's permissions if the announcement of a change

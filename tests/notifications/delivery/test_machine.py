@@ -203,6 +203,7 @@ def test_beat_schedule_holds_every_periodic_task(settings):
         "notifications.tasks.deliveries_sweep_stuck",
         "notifications.tasks.webhooks_dispatch",
         "notifications.tasks.retention_purge",
+        "notifications.tasks.partitions_maintain",
         "notifications.tasks.idempotency_purge",
         "notifications.tasks.notifications_wake",
     }
