@@ -153,7 +153,9 @@ def test_a_retraction_and_an_update_made_while_the_socket_was_cut_reach_the_cent
         expect(page.locator("#conn-status")).to_have_attribute("data-state", re.compile("reconnecting|polling"))
         _as_producer(daphne_server, "post", f"/api/v1/notifications/sends/{doomed['id']}/retract/")
         _as_producer(daphne_server, "patch", f"/api/v1/notifications/sends/{draft['id']}/", {"title": "Uma final"})
-        expect(page.locator("[data-id]", has_text="Uma doomed")).to_have_count(1)  # nothing told the tab yet
+        # nothing told the tab yet: both still shown in the center and the dropdown
+        expect(page.locator("#notification-list .n-item", has_text="Uma doomed")).to_have_count(1)
+        expect(page.locator("#bell-list .dd-item", has_text="Uma doomed")).to_have_count(1)
         proxy.restore()
         wait_live(page)
 
@@ -162,6 +164,7 @@ def test_a_retraction_and_an_update_made_while_the_socket_was_cut_reach_the_cent
         expect(page.locator("#notification-list .n-item", has_text="Uma final")).to_have_count(1, timeout=LIVE)
         expect(page.locator("[data-id]", has_text="Uma draft")).to_have_count(0)
         assert titles(page) == ["Uma final"]
+        expect(page.locator("#bell-list .dd-item", has_text="Uma final")).to_have_count(1)
         expect(bell(page)).to_have_accessible_name("Notifications, 1 unread", timeout=LIVE)
     finally:
         proxy.close()
