@@ -306,7 +306,8 @@ class NotificationConsumer(AsyncConsumer):
                 break
             after = last
         if retracted_any and not self.closing:
-            # hello counted after the retractions: the count the client should show now, row for row.
+            # The socket's count (hello's, counted after any retraction before it): what to show now, row for row. One
+            # that committed after hello also has its live unread_count waiting in the queue, which follows this.
             await self._send_text(realtime.unread_count_frame(self.cursor.unread))
 
     async def client_mark_read(self, frame: dict[str, Any]) -> None:
