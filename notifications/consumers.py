@@ -13,6 +13,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +28,15 @@ from django.utils import timezone
 from . import metrics, realtime, services
 from .handshake import Credentials, credentials_valid, socket_states
 from .ratelimit import TokenBucket
-from .socket_cursor import SocketCursor, cursor_page, cursor_state, resume_cursor_valid, resume_refusal
+from .socket_cursor import (
+    SocketCursor,
+    changed_since_clean,
+    changes_page,
+    cursor_page,
+    cursor_state,
+    resume_cursor_valid,
+    resume_refusal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -251,14 +260,55 @@ class NotificationConsumer(AsyncConsumer):
         if not resume_cursor_valid(after):
             await self._send_frame({"type": "resync_required", "reason": "invalid_cursor"})
             return
+        since = self._changed_since(frame)
         last_seq, oldest = await in_db_thread(cursor_state)(self.user)
         reason = resume_refusal(after, last_seq, oldest)
         if reason is not None:
             await self._send_frame({"type": "resync_required", "reason": reason})
             return
+        if since is not None:
+            await self._catch_up(since, after)
         count = await self.cursor.replay(after)
         await self._send_frame({"type": "replay_done", "last_seq": self.cursor.cursor, "count": count})
         await self.cursor.count_new()
+
+    def _changed_since(self, frame: dict[str, Any]) -> datetime | None:
+        if frame.get("changed_since") is None:
+            return None
+        try:
+            return changed_since_clean(
+                frame["changed_since"],
+                now=timezone.now(),
+                retention=timedelta(days=settings.NOTIFICATIONS_RETENTION_DAYS),
+            )
+        except ValueError as exc:
+            raise FrameError("bad_frame", str(exc))
+
+    async def _catch_up(self, since: datetime, up_to_seq: int) -> None:
+        """What changed while the client was away among the rows it holds (seq <= its cursor): retractions and
+        producer updates after `since`, in pages of WS_REPLAY_PAGE rows, one query each.
+
+        Sent before the replay, inside this one handler: the socket joined the user's group before hello, and live
+        frames wait in the layer's queue until this handler returns, so a change committed after this read still
+        arrives (live, after it), and replay_done stays the one "caught up" mark. Replayed rows (seq > cursor) carry
+        their current content already, and a retracted one is not replayed at all."""
+        assert self.cursor is not None
+        after, retracted_any = 0, False
+        page = settings.WS_REPLAY_PAGE
+        while not self.closing:
+            last, retracted, updated = await in_db_thread(changes_page)(self.user, since, after, up_to_seq, page)
+            if retracted:
+                retracted_any = True
+                await self._send_text(realtime.retracted_frame(retracted))
+            for text in updated:
+                await self._send_text(text)
+            if len(retracted) + len(updated) < page:
+                break
+            after = last
+        if retracted_any and not self.closing:
+            # The socket's count (hello's, counted after any retraction before it): what to show now, row for row. One
+            # that committed after hello also has its live unread_count waiting in the queue, which follows this.
+            await self._send_text(realtime.unread_count_frame(self.cursor.unread))
 
     async def client_mark_read(self, frame: dict[str, Any]) -> None:
         ids = _ids_clean(frame.get("ids"))

@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from . import grouping, selectors
@@ -13,7 +14,10 @@ BELL_LATEST = 8
 
 def _bell(request: HttpRequest) -> dict[str, Any]:
     user = cast(AbstractBaseUser, request.user)
+    # Before the reads: what this page shows is current as of then (the live module's first changed_since).
+    rendered_at = timezone.now().isoformat()
     return {
+        "rendered_at": rendered_at,
         # Each group counted once, as the grouped center and dropdown show them.
         "unread_count": grouping.notification_unread_groups(user=user),
         "unseen_count": grouping.notification_unseen_groups(user=user),

@@ -108,6 +108,11 @@ class Content(models.Model):
             models.Index(
                 fields=["producer", "group_key"], condition=~Q(group_key=""), name="content_producer_group_idx"
             ),
+            # A resume's catch-up (selectors.notification_changed_since): the few sends changed since a time.
+            models.Index(fields=["updated_at"], condition=Q(updated_at__isnull=False), name="content_updated_idx"),
+            models.Index(
+                fields=["retracted_at"], condition=Q(retracted_at__isnull=False), name="content_retracted_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,7 +126,8 @@ class Notification(models.Model):
     # No index of its own: the unique (recipient, seq) index leads with recipient. A second one cost every insert
     # and lured the planner away from the partial unread index (docs/performance.md, S7).
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
-    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="notifications")
+    # Indexed by notification_content_user_idx (content first), not by an index of its own.
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="notifications", db_index=False)
     # Copied from content so unread-by-category and category filters need no join.
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
     seq = models.BigIntegerField()
@@ -152,6 +158,9 @@ class Notification(models.Model):
                 condition=Q(read_at__isnull=True, archived_at__isnull=True, snoozed_until__isnull=True),
                 name="notification_unread_idx",
             ),
+            # A send's rows (retraction, update, cascade) and, with recipient, one user's row of a changed send (a
+            # resume's catch-up probes it per changed send instead of walking the user's history).
+            models.Index(fields=["content", "recipient"], name="notification_content_user_idx"),
             # Retention purge walks by age.
             models.Index(fields=["created_at"], name="notification_created_idx"),
             # The Saved view, newest first: only starred rows are in it (a handful per user, not the history).

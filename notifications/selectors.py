@@ -153,6 +153,22 @@ def notification_replay(*, user: AbstractBaseUser, after_seq: int, limit: int = 
     return list(_base(user).filter(seq__gt=after_seq).order_by("seq")[:limit])
 
 
+def notification_changed_since(
+    *, user: AbstractBaseUser, since: datetime, after_seq: int, up_to_seq: int, limit: int
+) -> list[Notification]:
+    """One page, oldest first, of the user's rows in (after_seq, up_to_seq] whose send was updated or retracted
+    after `since`: what a resuming client holds stale. Retracted ones included (unlike _base), their content joined.
+
+    Driven by the changed sends (the small partial indexes content_updated_idx / content_retracted_idx), each
+    probed for this user's row with notification_content_user_idx, not by a walk of the user's history."""
+    changed = Content.objects.filter(Q(updated_at__gt=since) | Q(retracted_at__gt=since)).values("pk")
+    return list(
+        Notification.objects.filter(recipient=user, content__in=changed, seq__gt=after_seq, seq__lte=up_to_seq)
+        .select_related("content", "content__actor", "category")
+        .order_by("seq")[:limit]
+    )
+
+
 def notification_last_seq(*, user: AbstractBaseUser) -> int:
     value = UserSeq.objects.filter(user=user).values_list("last_seq", flat=True).first()
     return value or 0

@@ -10,6 +10,7 @@ consumer gives it `send_text` and `cursor_page` in the database thread.
 """
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import TypeGuard
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -49,6 +50,43 @@ def resume_refusal(after: int, last_seq: int, oldest: int | None) -> str | None:
     if after < last_seq and (oldest is None or after + 1 < oldest):
         return "cursor_expired"
     return None
+
+
+# A `changed_since` this far ahead of the server's clock is still taken (servers' clocks differ a little); further
+# ahead it is no time a server ever sent.
+CHANGED_SINCE_SKEW = timedelta(minutes=1)
+
+
+def changed_since_clean(value: object, *, now: datetime, retention: timedelta) -> datetime:
+    """A resume's `changed_since`: ISO 8601 with a zone, not in the future. One older than retention is clamped to
+    the retention horizon, which loses nothing: a row still kept was created inside the window, and its send can
+    only have changed after that. ValueError (the message is the client's) otherwise."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("changed_since must be an ISO 8601 date-time string with a zone.")
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("changed_since must be an ISO 8601 date-time string with a zone.")
+    if since.tzinfo is None or since.utcoffset() is None:
+        raise ValueError("changed_since needs a zone (e.g. Z or +00:00).")
+    if since > now + CHANGED_SINCE_SKEW:
+        raise ValueError("changed_since is in the future: send the server_time of a hello.")
+    return max(since, now - retention)
+
+
+ChangesPage = tuple[int, list[str], list[str]]  # (seq of the page's last row or 0, retracted ids, updated frames)
+
+
+def changes_page(user: AbstractBaseUser, since: datetime, after_seq: int, up_to_seq: int, limit: int) -> ChangesPage:
+    """One page of a resume's catch-up, in one query, encoded in the worker thread: the ids of the rows whose send
+    was retracted after `since`, and one `notification_updated` (whole new content) per row whose send was updated
+    after it and not retracted."""
+    rows = selectors.notification_changed_since(
+        user=user, since=since, after_seq=after_seq, up_to_seq=up_to_seq, limit=limit
+    )
+    retracted = [str(n.uuid) for n in rows if n.content.retracted_at is not None]
+    updated = [realtime.content_updated_frame(notification_payload(n)) for n in rows if n.content.retracted_at is None]
+    return (rows[-1].seq if rows else 0), retracted, updated
 
 
 class SocketCursor:

@@ -84,6 +84,12 @@ def updated_frame_parts(shared: dict[str, Any], state: FrameState) -> tuple[str,
     return head, middle, seq_before, tail
 
 
+def content_updated_frame(payload: dict[str, Any]) -> str:
+    """One row's `notification_updated` with its send's new content, encoded whole (the resume catch-up; the live
+    path builds the same bytes from updated_frame_parts)."""
+    return frame_encode({"type": "notification_updated", "ids": [payload["id"]], "notification": payload})
+
+
 def retracted_frame(ids: list[str]) -> str:
     """These notifications were retracted by their producer: clients remove them (the unread count follows)."""
     return frame_encode({"type": "notification_retracted", "ids": ids})

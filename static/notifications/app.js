@@ -42,6 +42,10 @@ const state = {
   replayed: 0,
   replayCounted: false,
   helloSeq: 0, // hello's last_seq: its counts count exactly the rows up to this seq
+  // A resume's changed_since: the time up to which this tab holds current content (the page's render, then the
+  // server_time of the hello whose replay completed). Retractions and updates after it come on the next resume.
+  changedSince: null,
+  helloTime: null,
   seenSent: 0,
   countTimer: null,
   received: 0, // notifications received: a count fetched while one arrived is already stale
@@ -139,6 +143,7 @@ function handleFrame(frame) {
       state.replayed = 0;
       state.replayCounted = true;
       state.helloSeq = typeof frame.last_seq === "number" ? frame.last_seq : 0;
+      state.helloTime = typeof frame.server_time === "string" ? frame.server_time : null;
       // The bell counts each group once (unread_groups); a server without it: ask (unread-count/ `groups`).
       if (typeof frame.unread_groups === "number") setUnread(frame.unread_groups);
       else refreshCounts();
@@ -155,6 +160,8 @@ function handleFrame(frame) {
     case "replay_done":
       if (typeof frame.last_seq === "number") state.cursor.jump(frame.last_seq);
       saveCursor();
+      // Only now: a socket that dies before its catch-up arrived must ask again from the older time.
+      if (state.helloTime) state.changedSince = state.helloTime;
       if (state.replayed > REPLAY_TOAST_MAX) summaryToast(state.replayed, centerUrl);
       state.replayed = 0;
       state.replayCounted = false;
@@ -197,6 +204,7 @@ async function resync() {
     state.seen = new Seen(shown());
     state.cursor.reset(Number(doc.body.dataset.lastSeq) || state.cursor.seq);
     saveCursor();
+    if (doc.body.dataset.renderedAt) state.changedSince = doc.body.dataset.renderedAt;
     setUnread(Number(doc.body.dataset.unread) || 0);
     setUnseen(Number(doc.body.dataset.unseen) || 0);
     document.querySelectorAll("#notification-list > li[data-id]").forEach(enhanceItem);
@@ -299,6 +307,7 @@ function start() {
   document.documentElement.classList.add("js");
   state.cursor = new Cursor(loadCursor());
   saveCursor();
+  state.changedSince = body.dataset.renderedAt || null;
   state.seen = new Seen(shown());
   setUnread(counts.unread);
   setUnseen(counts.unseen);
@@ -326,6 +335,7 @@ function start() {
   state.connection = new Connection({
     url: `${scheme}://${location.host}${body.dataset.wsPath || "/ws/notifications/"}`,
     cursor: () => state.cursor.seq,
+    changedSince: () => state.changedSince,
     onFrame: handleFrame,
     onState: setConn,
     onPolling: setPolling,

@@ -15,12 +15,14 @@ export class Connection {
    * @param {object} o
    * @param {string} o.url            the socket URL
    * @param {() => number} o.cursor   the seq to resume from
+   * @param {() => (string|null)} [o.changedSince]  the server time since which retractions and updates of the rows
+   *   up to the cursor are wanted (the last hello's server_time): the resume's changed_since
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string) => void} o.onState   live | reconnecting | offline | polling | ended
    * @param {(on: boolean) => void} o.onPolling    start / stop the REST fallback
    */
-  constructor({ url, cursor, onFrame, onState, onPolling }) {
-    Object.assign(this, { url, cursor, onFrame, onState, onPolling });
+  constructor({ url, cursor, changedSince = () => null, onFrame, onState, onPolling }) {
+    Object.assign(this, { url, cursor, changedSince, onFrame, onState, onPolling });
     this.socket = null;
     this.live = false;
     this.ended = false;
@@ -53,7 +55,10 @@ export class Connection {
     this.socket = ws;
     ws.addEventListener("open", () => {
       if (this.socket !== ws) return;
-      this.send({ type: "resume", last_seq: this.cursor() });
+      const resume = { type: "resume", last_seq: this.cursor() };
+      const since = this.changedSince();
+      if (since) resume.changed_since = since;
+      this.send(resume);
       this.#heartbeat(ws);
     });
     ws.addEventListener("message", (event) => {

@@ -26,6 +26,7 @@ USERS = [
     "quinn",
     "rosa",
     "tess",  # live grouping (nothing seeded)
+    "uma",  # retract and update while the socket is cut, caught up on resume (nothing seeded)
 ]
 SENDER = "bob"
 STAFF = "sam"  # a superuser for the admin pages

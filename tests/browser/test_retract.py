@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import login
 from tests.browser.pages import LIVE, api_send, bell, titles, wait_live
+from tests.browser.proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 
@@ -129,3 +130,41 @@ def test_the_service_worker_closes_a_shown_push_that_was_retracted(browser, daph
     # messages themselves showed nothing
     push({"type": "retract", "notifications": [{"id": "n-1", "tag": "post:42"}]})
     assert wait_for(lambda s: not s) == []
+
+
+def test_a_retraction_and_an_update_made_while_the_socket_was_cut_reach_the_center_on_reconnect(
+    browser, daphne_server, contexts
+):
+    proxy = TcpProxy(daphne_server.port)
+    try:
+        # given uma's center open through a proxy we can cut, with two notifications from a producer shown live
+        context = login(browser, daphne_server, "uma", base_url=f"http://127.0.0.1:{proxy.port}")
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/notifications/")
+        wait_live(page)
+        doomed = api_send(daphne_server, "uma", title="Uma doomed")
+        draft = api_send(daphne_server, "uma", title="Uma draft")
+        expect(page.locator("#notification-list .n-item")).to_have_count(2, timeout=LIVE)
+        expect(bell(page)).to_have_accessible_name("Notifications, 2 unread", timeout=LIVE)
+
+        # when the network drops, the producer retracts one and updates the other meanwhile, and it comes back
+        proxy.drop()
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", re.compile("reconnecting|polling"))
+        _as_producer(daphne_server, "post", f"/api/v1/notifications/sends/{doomed['id']}/retract/")
+        _as_producer(daphne_server, "patch", f"/api/v1/notifications/sends/{draft['id']}/", {"title": "Uma final"})
+        # nothing told the tab yet: both still shown in the center and the dropdown
+        expect(page.locator("#notification-list .n-item", has_text="Uma doomed")).to_have_count(1)
+        expect(page.locator("#bell-list .dd-item", has_text="Uma doomed")).to_have_count(1)
+        proxy.restore()
+        wait_live(page)
+
+        # then the resume's catch-up drops the retracted one and shows the new title in place, and the badge follows
+        expect(page.locator("[data-id]", has_text="Uma doomed")).to_have_count(0, timeout=LIVE)
+        expect(page.locator("#notification-list .n-item", has_text="Uma final")).to_have_count(1, timeout=LIVE)
+        expect(page.locator("[data-id]", has_text="Uma draft")).to_have_count(0)
+        assert titles(page) == ["Uma final"]
+        expect(page.locator("#bell-list .dd-item", has_text="Uma final")).to_have_count(1)
+        expect(bell(page)).to_have_accessible_name("Notifications, 1 unread", timeout=LIVE)
+    finally:
+        proxy.close()

@@ -5,11 +5,18 @@ real socket is tested in tests/notifications/consumers/.
 """
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
-from notifications.socket_cursor import SocketCursor, cursor_page, resume_cursor_valid, resume_refusal
+from notifications.socket_cursor import (
+    SocketCursor,
+    changed_since_clean,
+    cursor_page,
+    resume_cursor_valid,
+    resume_refusal,
+)
 from tests.factories import make_user, send
 
 
@@ -150,3 +157,18 @@ def test_a_replay_page_and_a_refill_page_differ_only_in_the_replay_flag():
         assert frame_a == frame_b
         assert frame_a["type"] == "notification"
     assert [orjson.loads(t)["notification"]["title"] for _, t in cursor_page(alice, 0, 2, True)] == ["n0", "n1"]
+
+
+def test_changed_since_is_parsed_with_its_zone_clamped_to_retention_and_refused_in_the_future():
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    retention = timedelta(days=90)
+    # a time with an offset is that instant; one older than retention is the retention horizon
+    assert changed_since_clean("2026-12-07T13:30:00+02:00", now=now, retention=retention) == datetime(
+        2026, 12, 7, 11, 30, tzinfo=UTC
+    )
+    assert changed_since_clean("2001-01-01T00:00:00Z", now=now, retention=retention) == now - retention
+    # up to a minute of clock difference is taken; more, no zone, or not a date-time is refused
+    assert changed_since_clean("2026-12-07T12:00:59Z", now=now, retention=retention) == now + timedelta(seconds=59)
+    for bad in ["2026-12-07T12:01:01Z", "2026-12-07T12:00:00", "soon", "", None, 0]:
+        with pytest.raises(ValueError):
+            changed_since_clean(bad, now=now, retention=retention)

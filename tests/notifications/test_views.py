@@ -1,7 +1,7 @@
 """The server-rendered notification center, its POST actions and the self-test send (no JavaScript involved)."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -211,3 +211,16 @@ def test_bell_dropdown_lists_the_latest_eight(alice_client, alice):
     dropdown = re.findall(r'<span class="dd-title">([^<]*)</span>', html)
     assert dropdown == [f"n{i}" for i in range(9, 1, -1)]
     assert 'data-last-seq="10"' in html and 'data-unread="10"' in html
+
+
+def test_every_page_carries_the_time_its_bell_was_rendered_for_the_first_changed_since(alice_client, alice):
+    # given a notification of alice's
+    send([alice], title="n")
+    before = timezone.now()
+    # when a page renders
+    html = alice_client.get("/preferences/").content.decode()
+    after = timezone.now()
+    # then <body> carries the render time with its zone, taken while rendering, as resume's changed_since takes it
+    (rendered,) = re.findall(r'data-rendered-at="([^"]+)"', html)
+    at = datetime.fromisoformat(rendered)
+    assert at.tzinfo is not None and before <= at <= after
