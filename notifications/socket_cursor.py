@@ -54,6 +54,7 @@ def resume_refusal(after: int, last_seq: int, oldest: int | None) -> str | None:
 
 # A `changed_since` this far ahead of the server's clock is still taken (servers' clocks differ a little); further
 # ahead it is no time a server ever sent.
+CHANGED_SINCE_MARGIN = timedelta(seconds=30)
 CHANGED_SINCE_SKEW = timedelta(minutes=1)
 
 
@@ -71,7 +72,10 @@ def changed_since_clean(value: object, *, now: datetime, retention: timedelta) -
         raise ValueError("changed_since needs a zone (e.g. Z or +00:00).")
     if since > now + CHANGED_SINCE_SKEW:
         raise ValueError("changed_since is in the future: send the server_time of a hello.")
-    return max(since, now - retention)
+    # updated_at / retracted_at are stamped inside the producer's transaction, before its commit: a change stamped
+    # just before the client's last hello may have committed just after it. Looking a little further back costs a
+    # frame the client already applied (updating or removing an item is idempotent), never a missed one.
+    return max(since - CHANGED_SINCE_MARGIN, now - retention)
 
 
 ChangesPage = tuple[int, list[str], list[str]]  # (seq of the page's last row or 0, retracted ids, updated frames)

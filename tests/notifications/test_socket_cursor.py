@@ -162,13 +162,14 @@ def test_a_replay_page_and_a_refill_page_differ_only_in_the_replay_flag():
 def test_changed_since_is_parsed_with_its_zone_clamped_to_retention_and_refused_in_the_future():
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     retention = timedelta(days=90)
-    # a time with an offset is that instant; one older than retention is the retention horizon
+    # a time with an offset is that instant, looked at from a margin earlier (a change stamped before the client's
+    # hello may have committed after it); one older than retention is the retention horizon
     assert changed_since_clean("2026-12-07T13:30:00+02:00", now=now, retention=retention) == datetime(
-        2026, 12, 7, 11, 30, tzinfo=UTC
+        2026, 12, 7, 11, 29, 30, tzinfo=UTC
     )
     assert changed_since_clean("2001-01-01T00:00:00Z", now=now, retention=retention) == now - retention
     # up to a minute of clock difference is taken; more, no zone, or not a date-time is refused
-    assert changed_since_clean("2026-12-07T12:00:59Z", now=now, retention=retention) == now + timedelta(seconds=59)
+    assert changed_since_clean("2026-12-07T12:00:59Z", now=now, retention=retention) == now + timedelta(seconds=29)
     for bad in ["2026-12-07T12:01:01Z", "2026-12-07T12:00:00", "soon", "", None, 0]:
         with pytest.raises(ValueError):
             changed_since_clean(bad, now=now, retention=retention)

@@ -6,13 +6,21 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notifications.models import Content
 from notifications.services import notification_retract, notification_update
-from notifications.socket_cursor import changes_page
+from notifications.socket_cursor import CHANGED_SINCE_MARGIN, changes_page
 from tests.factories import make_user, send
 from tests.notifications.consumers.conftest import adb, connect, frames
 from tests.notifications.realtime_helpers import async_test
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _backdated(send_id) -> None:
+    """A change from well before the client's hello: further back than the margin a resume looks behind it."""
+    earlier = timezone.now() - CHANGED_SINCE_MARGIN - timedelta(seconds=30)
+    Content.objects.filter(uuid=send_id, retracted_at__isnull=False).update(retracted_at=earlier)
+    Content.objects.filter(uuid=send_id, updated_at__isnull=False).update(updated_at=earlier)
 
 
 @async_test
@@ -21,6 +29,7 @@ async def test_a_resume_gets_the_retraction_and_the_update_it_missed_then_the_re
     producer = await adb(make_user)("crm", perms=["send_notification"])
     old = await adb(send)([alice], title="gone long ago", actor=producer)
     await adb(notification_retract)(send_id=old.id, actor=producer)
+    await adb(_backdated)(old.id)
     shared = await adb(send)([alice, bob], title="shared", actor=producer)
     edited = await adb(send)([alice], title="Draft", actor=producer)
     await adb(send)([alice], title="kept")
@@ -61,6 +70,7 @@ async def test_a_resume_without_changed_since_or_with_nothing_changed_sends_no_c
     producer = await adb(make_user)("crm", perms=["send_notification"])
     sent = await adb(send)([alice], title="Draft", actor=producer)
     await adb(notification_update)(send_id=sent.id, actor=producer, title="Final")
+    await adb(_backdated)(sent.id)
     tab, hello = await connect(alice)
     # when she resumes without changed_since, then from her hello's time
     await tab.send_json_to({"type": "resume", "last_seq": 1})
