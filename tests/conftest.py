@@ -2,11 +2,13 @@
 
 import importlib
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from bench.harness.live import Daphne, database_url
 from notifications.categories import categories_cache_clear
 from notifications.delivery.webhook_events import webhook_endpoints_cache_clear
 from tests.factories import make_user
@@ -59,6 +61,28 @@ def postgres():
     if connection.vendor != "postgresql":
         service_missing("needs PostgreSQL (set DATABASE_URL)")
     return connection
+
+
+def live_daphne(**extra_env: str) -> Daphne:
+    """A real daphne process (the Procfile's command) on this run's PostgreSQL test database and Redis prefix."""
+    if connection.vendor != "postgresql":
+        service_missing("needs PostgreSQL (set DATABASE_URL)")
+    if not settings.REDIS_URL:
+        service_missing("needs Redis (set REDIS_URL)")
+    return Daphne(
+        database=database_url(connection.settings_dict),
+        redis=settings.REDIS_URL,
+        prefix=settings.REDIS_PREFIX,
+        extra_env=extra_env or None,
+    )
+
+
+@pytest.fixture
+def web() -> Iterator[Daphne]:
+    """A live web process for tests that speak HTTP or WebSocket to a real server (ask for transactional db too)."""
+    server = live_daphne()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from notify_client import (
@@ -23,12 +22,10 @@ from notify_client import (
 from notify_client._core import RetryPolicy
 from rest_framework.authtoken.models import Token
 
-from bench.harness.live import Daphne, database_url
 from notifications.models import Content, Notification
 from notifications.services import notification_snooze, notifications_wake_due
 from tests.clients.fake_api import FakeApi
 from tests.clients.proxy import Proxy
-from tests.conftest import service_missing
 from tests.factories import make_user
 
 live = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -37,19 +34,6 @@ SENT: tuple[int, dict[str, str], dict[str, Any]] = (
     {},
     {"id": "0d6f1c5e-8d1e-4c1e-9c1e-1c1e1c1e1c1e", "recipient_count": 1, "notification_ids": []},
 )
-
-
-@pytest.fixture
-def web():
-    if connection.vendor != "postgresql":
-        service_missing("needs PostgreSQL (set DATABASE_URL)")
-    if not settings.REDIS_URL:
-        service_missing("needs Redis (set REDIS_URL)")
-    server = Daphne(
-        database=database_url(connection.settings_dict), redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX
-    )
-    yield server
-    server.stop()
 
 
 @pytest.fixture

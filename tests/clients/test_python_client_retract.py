@@ -4,30 +4,13 @@ leaves the inbox; another producer's send is NotFound; an update after a retract
 import asyncio
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from notify_client import AsyncClient, Client, NotFound, Retracted, ValidationFailed
 from rest_framework.authtoken.models import Token
 
-from bench.harness.live import Daphne, database_url
 from notifications.models import Content, Notification
-from tests.conftest import service_missing
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def web():
-    if connection.vendor != "postgresql":
-        service_missing("needs PostgreSQL (set DATABASE_URL)")
-    if not settings.REDIS_URL:
-        service_missing("needs Redis (set REDIS_URL)")
-    server = Daphne(
-        database=database_url(connection.settings_dict), redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX
-    )
-    yield server
-    server.stop()
 
 
 def _token(name: str) -> str:

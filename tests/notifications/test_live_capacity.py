@@ -15,8 +15,6 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 
-from bench.harness.live import Daphne, database_url
-from tests.conftest import service_missing
 from tests.factories import make_user, make_users, send
 from tests.notifications.realtime_helpers import async_test
 
@@ -24,19 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 STORM = 300
 BURST = 200
-
-
-@pytest.fixture
-def web():
-    if connection.vendor != "postgresql":
-        service_missing("needs PostgreSQL (set DATABASE_URL)")
-    if not settings.REDIS_URL:
-        service_missing("needs Redis (set REDIS_URL)")
-    server = Daphne(
-        database=database_url(connection.settings_dict), redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX
-    )
-    yield server
-    server.stop()
 
 
 def _session_keys(users) -> list[str]:

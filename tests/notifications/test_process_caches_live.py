@@ -7,14 +7,11 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 from django.contrib.auth.models import Permission
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from bench.harness.live import Daphne, database_url
 from notifications.models import Category, Content
-from tests.conftest import service_missing
+from tests.conftest import live_daphne
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -24,16 +21,7 @@ SEND = "/api/v1/notifications/send/"
 
 @pytest.fixture
 def web():
-    if connection.vendor != "postgresql":
-        service_missing("needs PostgreSQL (set DATABASE_URL)")
-    if not settings.REDIS_URL:
-        service_missing("needs Redis (set REDIS_URL)")
-    server = Daphne(
-        database=database_url(connection.settings_dict),
-        redis=settings.REDIS_URL,
-        prefix=settings.REDIS_PREFIX,
-        extra_env={"API_TOKEN_CACHE_SECONDS": "300", "CATEGORY_CACHE_SECONDS": "300"},
-    )
+    server = live_daphne(API_TOKEN_CACHE_SECONDS="300", CATEGORY_CACHE_SECONDS="300")
     yield server
     server.stop()
 

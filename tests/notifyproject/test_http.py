@@ -6,30 +6,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from bench.harness.live import Daphne, database_url
-from tests.conftest import service_missing
 from tests.factories import make_user, send
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SERVICE_WORKER = Path(__file__).resolve().parents[2] / "static" / "notifications" / "sw.js"
-
-
-@pytest.fixture
-def web():
-    if connection.vendor != "postgresql":
-        service_missing("needs PostgreSQL (set DATABASE_URL)")
-    if not settings.REDIS_URL:
-        service_missing("needs Redis (set REDIS_URL)")
-    server = Daphne(
-        database=database_url(connection.settings_dict), redis=settings.REDIS_URL, prefix=settings.REDIS_PREFIX
-    )
-    yield server
-    server.stop()
 
 
 def _backends() -> int:
