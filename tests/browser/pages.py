@@ -3,6 +3,8 @@ the list and the bell, and axe's serious findings."""
 
 import json
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -61,3 +63,29 @@ def axe_serious(page: Any, name: str, artifacts: Any) -> list[str]:
     violations = [v for v in results.response["violations"] if v.get("impact") in SERIOUS]
     (artifacts / f"axe-{name}.json").write_text(json.dumps(results.response["violations"], indent=1))
     return [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)" for v in violations]
+
+
+def service_worker_push(context: Any, page: Any, server: LiveServer) -> Callable[[dict[str, Any]], None]:
+    """Enable browser notifications on the open preferences page (registers /sw.js) and return a function that
+    delivers a push message to that service worker through the DevTools protocol, as a push service would."""
+    cdp = context.new_cdp_session(page)
+    registrations: dict[str, str] = {}
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.update({r["scopeURL"]: r["registrationId"] for r in event["registrations"]}),
+    )
+    cdp.send("ServiceWorker.enable")
+    page.get_by_role("button", name="Enable browser notifications").click()
+    page.wait_for_function("navigator.serviceWorker.getRegistration('/').then(r => Boolean(r && r.active))")
+    scope = f"{server.url}/"
+    deadline = time.monotonic() + 10
+    while scope not in registrations and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+
+    def push(payload: dict[str, Any]) -> None:
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": server.url, "registrationId": registrations[scope], "data": json.dumps(payload)},
+        )
+
+    return push

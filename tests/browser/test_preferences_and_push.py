@@ -4,7 +4,6 @@ Each test uses its own user from tests/browser/dataset.py, so tests sharing the 
 other's notifications.
 """
 
-import json
 import re
 import time
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
+from tests.browser.pages import service_worker_push
 
 pytestmark = pytest.mark.browser
 
@@ -81,21 +81,8 @@ def test_service_worker_shows_a_pushed_notification(browser, daphne_server, cont
     contexts.append(context)
     page = context.new_page()
     page.goto("/preferences/")
-    cdp = context.new_cdp_session(page)
-    registrations: dict[str, str] = {}
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.update({r["scopeURL"]: r["registrationId"] for r in event["registrations"]}),
-    )
-    cdp.send("ServiceWorker.enable")
-
     # when she enables browser notifications (registers /sw.js) and a push message arrives for it
-    page.get_by_role("button", name="Enable browser notifications").click()
-    page.wait_for_function("navigator.serviceWorker.getRegistration('/').then(r => Boolean(r && r.active))")
-    scope = f"{daphne_server.url}/"
-    deadline = time.monotonic() + 10
-    while scope not in registrations and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
+    push = service_worker_push(context, page, daphne_server)
     # the delivery channel's payload (notifications/delivery/webpush.py), plus actions
     payload = {
         "id": "7f1c",
@@ -112,10 +99,7 @@ def test_service_worker_shows_a_pushed_notification(browser, daphne_server, cont
     # still starting: the same tag replaces, never adds)
     shown: list[dict[str, Any]] = []
     for _attempt in range(3):
-        cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {"origin": daphne_server.url, "registrationId": registrations[scope], "data": json.dumps(payload)},
-        )
+        push(payload)
         deadline = time.monotonic() + 5
         while not shown and time.monotonic() < deadline:
             page.wait_for_timeout(100)

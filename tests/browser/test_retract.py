@@ -1,7 +1,6 @@
 """Producer update and retract (issue 13) in real Chromium against the live server: the open center and dropdown
 change in place and then drop the notification; the service worker closes a shown web push it was told to."""
 
-import json
 import re
 import time
 from typing import Any
@@ -11,7 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
-from tests.browser.pages import LIVE, api_send, bell, titles, wait_live
+from tests.browser.pages import LIVE, api_send, bell, service_worker_push, titles, wait_live
 from tests.browser.proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
@@ -77,25 +76,7 @@ def test_the_service_worker_closes_a_shown_push_that_was_retracted(browser, daph
     contexts.append(context)
     page = context.new_page()
     page.goto("/preferences/")
-    cdp = context.new_cdp_session(page)
-    registrations: dict[str, str] = {}
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.update({r["scopeURL"]: r["registrationId"] for r in event["registrations"]}),
-    )
-    cdp.send("ServiceWorker.enable")
-    page.get_by_role("button", name="Enable browser notifications").click()
-    page.wait_for_function("navigator.serviceWorker.getRegistration('/').then(r => Boolean(r && r.active))")
-    scope = f"{daphne_server.url}/"
-    deadline = time.monotonic() + 10
-    while scope not in registrations and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-
-    def push(payload: dict[str, Any]) -> None:
-        cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {"origin": daphne_server.url, "registrationId": registrations[scope], "data": json.dumps(payload)},
-        )
+    push = service_worker_push(context, page, daphne_server)
 
     def wait_for(predicate: Any) -> list[dict[str, Any]]:
         shown: list[dict[str, Any]] = []
