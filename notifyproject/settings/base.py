@@ -190,6 +190,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Cancelling it instead would kill sends mid-transaction: the sweeper would re-send them, one duplicate each
 # (tests/cluster: the broker stopped mid-delivery).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# After a broker outage a worker tries again every 0.5-2 s, not kombu's 2-30 s (notifyproject/celery.py).
+CELERY_WORKER_CONSUMER = "notifyproject.celery:PromptReconnectConsumer"
 # Publishing from a web request must not hang while the broker is down: the due-delivery scan catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_TASK_SERIALIZER = "json"

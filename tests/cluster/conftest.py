@@ -52,3 +52,16 @@ def cluster() -> Iterator[Cluster]:
 def accounts(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """name -> {"id", "token"}: `producer` may send; `<test><i>` are recipients."""
     return cluster.manage(USERS_CODE % (TESTS, USERS_PER_TEST))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed cluster test reports the tail of every host's log: the only view of what a worker or web host did."""
+    report = yield
+    if report.when == "call" and report.failed:
+        running = item.funcargs.get("cluster") if hasattr(item, "funcargs") else None
+        if isinstance(running, Cluster):
+            for path in sorted(running.workdir.glob("*.log")):
+                tail = path.read_text(errors="replace").splitlines()[-60:]
+                report.sections.append((f"{path.stem} log (last {len(tail)} lines)", "\n".join(tail)))
+    return report
