@@ -236,6 +236,8 @@ class Cluster:
             DATABASE_URL=database_url or self.database_url,
             # PgBouncer pools the connections: each request opens a cheap client connection to it and closes it.
             DATABASE_POOL="0",
+            # Transaction pooling: the next transaction may run on a server connection that never prepared them.
+            DATABASE_PREPARED_STATEMENTS="0",
             # Transaction pooling: no cursor may outlive its transaction.
             DATABASE_SERVER_SIDE_CURSORS="0",
             REDIS_URL=self.redis_urls[0],

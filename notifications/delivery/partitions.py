@@ -122,6 +122,11 @@ def partition_indexes_name(partition: str) -> None:
                 cursor.execute(f'ALTER INDEX "{child}" RENAME TO "{parent}_{suffix}"')
 
 
+def bound_literal(at: datetime) -> str:
+    """A partition bound as an SQL literal: DDL takes no bound parameters (the server binds them, settings)."""
+    return f"'{at.astimezone(UTC).isoformat()}'::timestamptz"
+
+
 @transaction.atomic
 def _partition_create(start: datetime, end: datetime) -> int:
     """Create the partition [start, end), moving into it the rows DEFAULT holds for that range. Returns how many.
@@ -141,10 +146,11 @@ def _partition_create(start: datetime, end: datetime) -> int:
         )
         moved = cursor.rowcount
         # A matching CHECK lets ATTACH skip scanning the new table; it is redundant afterwards.
+        lo, hi = bound_literal(start), bound_literal(end)
         cursor.execute(
-            f"ALTER TABLE {name} ADD CONSTRAINT {name}_range CHECK (created_at >= %s AND created_at < %s)", [start, end]
+            f"ALTER TABLE {name} ADD CONSTRAINT {name}_range CHECK (created_at >= {lo} AND created_at < {hi})"
         )
-        cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end])
+        cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
         cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_range")
     partition_indexes_name(name)
     return moved

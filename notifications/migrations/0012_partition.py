@@ -102,9 +102,9 @@ def partition(apps, schema_editor):
         )
         for start in starts:
             lo, hi = _month(start), _month(start + months)
-            cursor.execute(
-                f"CREATE TABLE {TABLE}_p{lo:%Y%m} PARTITION OF {NEW} FOR VALUES FROM (%s) TO (%s)", [lo, hi]
-            )
+            # Literals: DDL takes no bound parameters (with server-side binding, settings).
+            bounds = f"'{lo.isoformat()}'::timestamptz) TO ('{hi.isoformat()}'::timestamptz"
+            cursor.execute(f"CREATE TABLE {TABLE}_p{lo:%Y%m} PARTITION OF {NEW} FOR VALUES FROM ({bounds})")
         cursor.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {NEW} DEFAULT")
         cursor.execute(f"INSERT INTO {NEW} SELECT * FROM {TABLE}")
         for name, table in referrers:

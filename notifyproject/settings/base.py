@@ -108,8 +108,14 @@ else:
         }
     # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator(), the export) would outlive the
     # transaction that declared it on a server connection another client now uses: DATABASE_SERVER_SIDE_CURSORS=0.
-    # Server-side prepared statements are off already (Django passes psycopg prepare_threshold=None by default).
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env.bool("DATABASE_SERVER_SIDE_CURSORS", default=True)
+    # Parameters bound by the server and each statement prepared on its connection from its 5th run: PostgreSQL
+    # then parses and plans the send's statement, the unread count or hello's query once per connection, not per
+    # call (measured, docs/performance.md: half of PostgreSQL's CPU per notify()). Django's default is client-side
+    # binding with no prepared statements, for poolers: DATABASE_PREPARED_STATEMENTS=0 behind PgBouncer in
+    # transaction mode, where the next transaction may run on a server connection that never prepared them.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: one URL feeds the channel layer and Celery -----------------------------------------------------------
