@@ -102,13 +102,7 @@ def notifications_grouped(qs: QuerySet[Notification], *, user: AbstractBaseUser)
     """A list of the user's notifications (selectors.notification_list, any filters and order) with each group
     reduced to its newest member. The heads are one aggregate over the user's unread rows, evaluated once by the
     database (a hashed IN), so the page stays one query whatever the groups."""
-    heads = (
-        _unread_grouped(user)
-        .values("category_id", "group_key")
-        .annotate(head=Max("seq"))
-        .values("head")
-        .order_by()
-    )
+    heads = _unread_grouped(user).values("category_id", "group_key").annotate(head=Max("seq")).values("head").order_by()
     return qs.filter(~Q(**UNREAD) | Q(group_key="") | Q(seq__in=heads))
 
 

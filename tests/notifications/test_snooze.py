@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications import realtime
-from notifications.grouping import notification_unread_totals
 from notifications.delivery import scheduler
+from notifications.grouping import notification_unread_totals
 from notifications.models import Notification, UserSeq
 from notifications.selectors import (
     Status,

@@ -17,7 +17,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import selectors
+from notifications import grouping, selectors
 from notifications.delivery import partitions
 from notifications.delivery.partitions import DEFAULT_PARTITION, TABLE, partition_name, period_add, period_start
 from notifications.delivery.retention import notifications_purge
@@ -262,6 +262,7 @@ def test_unread_count_inbox_page_and_replay_use_the_indexes_on_every_partition(p
     plans = _plans(
         {
             "unread_count": lambda: selectors.notification_unread_count(user=user),
+            "unread_totals": lambda: grouping.notification_unread_totals(user=user),
             "inbox_page": lambda: list(selectors.notification_list(user=user)[:50]),
             "replay": lambda: selectors.notification_replay(user=user, after_seq=105),
         }
@@ -279,6 +280,7 @@ def test_unread_count_inbox_page_and_replay_use_the_indexes_on_every_partition(p
     filled = {partition_name(period_start(now - timedelta(days=d), 1)) for d in (65, 35, 0)}
     expected = {
         "unread_count": "notification_unread_idx",
+        "unread_totals": "notification_unread_idx",
         "inbox_page": "notification_recipient_seq_unique",
         "replay": "notification_recipient_seq_unique",
     }
