@@ -8,6 +8,7 @@ Cached instances are shared by every thread of the process: read them, never mod
 """
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +36,17 @@ def category_get(slug: str) -> Category | None:
         categories_cache_clear()  # created since this copy was loaded
         category = categories_by_slug().get(slug)
     return category
+
+
+def category_slugs_by_id(ids: Iterable[int]) -> dict[int, str]:
+    """Category id -> slug from this process's copy, covering `ids` when they exist: an id the copy does not know
+    (a category created a moment ago in another process) reloads it once."""
+    wanted = set(ids)
+    slugs = {c.pk: slug for slug, c in categories_by_slug().items()}
+    if not wanted <= slugs.keys():
+        categories_cache_clear()
+        slugs = {c.pk: slug for slug, c in categories_by_slug().items()}
+    return slugs
 
 
 def categories_cache_clear() -> None:

@@ -8,6 +8,9 @@ group disappears once read: its members show flat again, as what they are, histo
 Query shape: the grouped page is the flat page (same seq cursor, same filters) without the members that are not the
 newest of their group, one query; the summaries of the page's groups are one more query (a window over their unread
 members), never one per group. Both read the user's unread rows only, through the partial unread index.
+
+The key is the row's own copy of its content's (Notification.group_key, written by every insert, never changed):
+the counts are index-only scans of the partial unread index (recipient, category, group_key), no join to contents.
 """
 
 import json
@@ -17,9 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import CharField, Count, F, Max, Q, QuerySet, Value, Window
-from django.db.models.functions import Cast, Concat, RowNumber
+from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 
+from .categories import category_slugs_by_id
 from .models import Notification
 from .payloads import notification_item
 from .selectors import UNREAD
@@ -83,7 +87,7 @@ class GroupSummary:
 def is_groupable(notification: Notification) -> bool:
     """Whether the row belongs to a group now: unread (not archived, not snoozed) with a group_key."""
     return bool(
-        notification.content.group_key
+        notification.group_key
         and notification.read_at is None
         and notification.archived_at is None
         and notification.snoozed_until is None
@@ -91,21 +95,15 @@ def is_groupable(notification: Notification) -> bool:
 
 
 def _unread_grouped(user: AbstractBaseUser) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient_id=user.pk, **UNREAD).exclude(content__group_key="")
+    return Notification.objects.filter(recipient_id=user.pk, **UNREAD).exclude(group_key="")
 
 
 def notifications_grouped(qs: QuerySet[Notification], *, user: AbstractBaseUser) -> QuerySet[Notification]:
     """A list of the user's notifications (selectors.notification_list, any filters and order) with each group
     reduced to its newest member. The heads are one aggregate over the user's unread rows, evaluated once by the
     database (a hashed IN), so the page stays one query whatever the groups."""
-    heads = (
-        _unread_grouped(user)
-        .values("category_id", "content__group_key")
-        .annotate(head=Max("seq"))
-        .values("head")
-        .order_by()
-    )
-    return qs.filter(~Q(**UNREAD) | Q(content__group_key="") | Q(seq__in=heads))
+    heads = _unread_grouped(user).values("category_id", "group_key").annotate(head=Max("seq")).values("head").order_by()
+    return qs.filter(~Q(**UNREAD) | Q(group_key="") | Q(seq__in=heads))
 
 
 def group_summaries(
@@ -116,10 +114,10 @@ def group_summaries(
     wanted = set(identities)
     if not wanted:
         return {}
-    partition = [F("category_id"), F("content__group_key")]
+    partition = [F("category_id"), F("group_key")]
     rows = (
         _unread_grouped(user)
-        .filter(category_id__in={c for c, _k in wanted}, content__group_key__in={k for _c, k in wanted})
+        .filter(category_id__in={c for c, _k in wanted}, group_key__in={k for _c, k in wanted})
         .annotate(
             rank=Window(RowNumber(), partition_by=partition, order_by=F("seq").desc()),
             total=Window(Count("pk"), partition_by=partition),
@@ -128,7 +126,7 @@ def group_summaries(
         .order_by("-seq")
         .values_list(
             "category_id",
-            "content__group_key",
+            "group_key",
             "uuid",
             "seen_at",
             "total",
@@ -160,7 +158,7 @@ def group_summaries(
 
 def page_group_summaries(*, user: AbstractBaseUser, page: Sequence[Notification]) -> dict[int, GroupSummary]:
     """The summary of each grouped item of a page, by row pk (one query for the page)."""
-    identities = {n.pk: (n.category_id, n.content.group_key) for n in page if is_groupable(n)}
+    identities = {n.pk: (n.category_id, n.group_key) for n in page if is_groupable(n)}
     summaries = group_summaries(user=user, identities=identities.values())
     return {pk: summaries[identity] for pk, identity in identities.items() if identity in summaries}
 
@@ -192,27 +190,51 @@ def group_members(*, user: AbstractBaseUser, notification: Notification) -> Quer
         return Notification.objects.filter(pk=notification.pk)
     return _unread_grouped(user).filter(
         category_id=notification.category_id,
-        content__group_key=notification.content.group_key,
+        group_key=notification.group_key,
         seq__lte=notification.seq,
     )
 
 
-def _count_grouped(qs: QuerySet[Notification]) -> dict[str, int]:
-    """Rows, and items with each group once, in one aggregate: rows without a group_key, plus distinct
-    (category, group_key) among the others (the same key in two categories is two groups)."""
-    pair = Concat(Cast("category_id", CharField()), Value(":"), "content__group_key", output_field=CharField())
-    counts = qs.aggregate(
-        rows=Count("pk"),
-        solo=Count("pk", filter=Q(content__group_key="")),
-        pairs=Count(pair, filter=~Q(content__group_key=""), distinct=True),
+def _count_by_category(qs: QuerySet[Notification]) -> list[tuple[int, int, int]]:
+    """(category id, rows, items) of these rows in one aggregate grouped by category: items are the rows without a
+    group_key, each on its own, plus the distinct group_keys among the others (the same key in two categories is
+    two groups). Reads only (recipient, category, group_key): an index-only scan of the partial unread index."""
+    rows = (
+        qs.values("category_id")
+        .annotate(
+            rows=Count("*"),
+            solo=Count("group_key", filter=Q(group_key="")),  # never null; Django allows no filter on COUNT(*)
+            keys=Count("group_key", filter=~Q(group_key=""), distinct=True),
+        )
+        .order_by()
+        .values_list("category_id", "rows", "solo", "keys")
     )
-    return {"rows": int(counts["rows"]), "groups": int(counts["solo"]) + int(counts["pairs"])}
+    return [(category_id, int(n), int(solo) + int(keys)) for category_id, n, solo, keys in rows]
+
+
+def _count_grouped(qs: QuerySet[Notification]) -> dict[str, int]:
+    """Rows, and items with each group once, in one query."""
+    counts = _count_by_category(qs)
+    return {"rows": sum(n for _c, n, _i in counts), "groups": sum(items for _c, _n, items in counts)}
 
 
 def notification_unread_counts(*, user: AbstractBaseUser) -> dict[str, int]:
-    """{"rows": the unread count (contract), "groups": with each group counted once (the bell)}: one query over the
-    partial unread index and the rows' contents."""
+    """{"rows": the unread count (contract), "groups": with each group counted once (the bell)}: one index-only
+    query."""
     return _count_grouped(Notification.objects.filter(recipient_id=user.pk, **UNREAD))
+
+
+def notification_unread_totals(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """What GET unread-count/ answers, in ONE index-only query: {"count": unread rows, "by_category": category slug
+    -> unread rows (only categories with some), "groups": unread with each group counted once}. The slugs come
+    from the process's category cache, not from a query."""
+    counts = _count_by_category(Notification.objects.filter(recipient_id=user.pk, **UNREAD))
+    slugs = category_slugs_by_id(c for c, _n, _i in counts)
+    return {
+        "count": sum(n for _c, n, _i in counts),
+        "by_category": {slugs[c]: n for c, n, _i in counts if c in slugs},
+        "groups": sum(items for _c, _n, items in counts),
+    }
 
 
 def notification_unread_groups(*, user: AbstractBaseUser) -> int:

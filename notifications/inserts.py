@@ -44,6 +44,8 @@ class WrittenRow(NamedTuple):
     saved_at: None = None
     snoozed_until: None = None
     muted: bool = False
+    # The content's, copied onto the row (models.Notification.group_key says why).
+    group_key: str = ""
 
 
 def _seq_allocate(counts: dict[int, int]) -> dict[int, int]:
@@ -129,14 +131,16 @@ def _rows_build(
     """The rows of these sends (not saved), each recipient's seq taken from `next_seq` in order."""
     per_send: list[list[WrittenRow]] = []
     for (content, recipient_ids), muted_ids in zip(sends, muted, strict=True):
-        content_id, category_id = content.pk, content.category_id
+        content_id, category_id, key = content.pk, content.category_id, content.group_key
         rows = []
         for user_id in recipient_ids:
             seq = next_seq[user_id]
             if muted_ids and user_id in muted_ids:
-                rows.append(WrittenRow(uuid4(), user_id, content_id, category_id, seq, now, now, now, muted=True))
+                rows.append(
+                    WrittenRow(uuid4(), user_id, content_id, category_id, seq, now, now, now, muted=True, group_key=key)
+                )
             else:
-                rows.append(WrittenRow(uuid4(), user_id, content_id, category_id, seq, now))
+                rows.append(WrittenRow(uuid4(), user_id, content_id, category_id, seq, now, group_key=key))
             next_seq[user_id] += 1
         per_send.append(rows)
     return per_send
@@ -183,8 +187,8 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
             f"m AS (SELECT s.user_id, s.last_seq, {muted_sql} AS muted FROM s), "
             # The row ids are drawn by the server (gen_random_uuid, PostgreSQL 13+), as uuid4 would.
             f"n AS (INSERT INTO {Notification._meta.db_table} "
-            "(uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, muted) "
-            "SELECT gen_random_uuid(), m.user_id, c.id, %s, m.last_seq, %s, "
+            "(uuid, recipient_id, content_id, category_id, group_key, seq, created_at, seen_at, read_at, muted) "
+            "SELECT gen_random_uuid(), m.user_id, c.id, %s, %s, m.last_seq, %s, "
             "CASE WHEN m.muted THEN %s::timestamptz END, CASE WHEN m.muted THEN %s::timestamptz END, m.muted "
             "FROM m, c RETURNING uuid, recipient_id, seq, muted), "
             f"p AS (INSERT INTO {DeliveryPlanPending._meta.db_table} "
@@ -196,6 +200,7 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
                 *values,
                 *mute_params,
                 content.category_id,
+                content.group_key,
                 content.created_at,
                 content.created_at,
                 content.created_at,
@@ -210,11 +215,11 @@ def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) ->
     content.pk = written[0][0]
     content._state.adding = False
     content._state.db = connection.alias
-    category_id, at = content.category_id, content.created_at
+    category_id, at, key = content.category_id, content.created_at, content.group_key
     return [
-        WrittenRow(u, user_id, content.pk, category_id, seq, at, at, at, muted=True)
+        WrittenRow(u, user_id, content.pk, category_id, seq, at, at, at, muted=True, group_key=key)
         if muted
-        else WrittenRow(u, user_id, content.pk, category_id, seq, at)
+        else WrittenRow(u, user_id, content.pk, category_id, seq, at, group_key=key)
         for _id, u, user_id, seq, muted in written
     ]
 
@@ -232,18 +237,24 @@ def _rows_insert(rows: Sequence[WrittenRow], plans: Sequence[tuple[int, int, int
     if not rows:
         return
     table = Notification._meta.db_table
-    columns = "uuid, recipient_id, content_id, category_id, seq, created_at, seen_at, read_at, muted"
+    columns = "uuid, recipient_id, content_id, category_id, group_key, seq, created_at, seen_at, read_at, muted"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            keys: dict[str, int] = {}  # group_key -> its 1-based position in the array
+            for r in rows:
+                keys.setdefault(r.group_key, len(keys) + 1)
             cursor.execute(
-                f"WITH rows AS (INSERT INTO {table} ({columns}) SELECT u, r, c, k, s, %s, "
+                # Each row's group_key as a position in the call's few distinct keys: an array of ints costs the
+                # client nothing (pg_array), a text array per row is escaped element by element.
+                f"WITH rows AS (INSERT INTO {table} ({columns}) SELECT u, r, c, k, (%s::text[])[g], s, %s, "
                 "CASE WHEN m THEN %s::timestamptz END, CASE WHEN m THEN %s::timestamptz END, m FROM unnest("
-                "%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]"
-                ") AS t(u, r, c, k, s, m)) "
+                "%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::boolean[]"
+                ") AS t(u, r, c, k, g, s, m)) "
                 f"INSERT INTO {DeliveryPlanPending._meta.db_table} "
                 "(content_id, recipient_min, recipient_max, created_at) "
                 "SELECT c, lo, hi, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS p(c, lo, hi)",
                 [
+                    list(keys),
                     now,
                     now,
                     now,
@@ -251,6 +262,7 @@ def _rows_insert(rows: Sequence[WrittenRow], plans: Sequence[tuple[int, int, int
                     pg_array([r.recipient_id for r in rows]),
                     pg_array([r.content_id for r in rows]),
                     pg_array([r.category_id for r in rows]),
+                    pg_array([keys[r.group_key] for r in rows]),
                     pg_array([r.seq for r in rows]),
                     pg_array(["t" if r.muted else "f" for r in rows]),
                     now,
@@ -262,13 +274,14 @@ def _rows_insert(rows: Sequence[WrittenRow], plans: Sequence[tuple[int, int, int
         else:
             created = connection.ops.adapt_datetimefield_value(now)
             cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         r.uuid.hex,
                         r.recipient_id,
                         r.content_id,
                         r.category_id,
+                        r.group_key,
                         r.seq,
                         created,
                         created if r.muted else None,

@@ -130,6 +130,10 @@ class Notification(models.Model):
     content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="notifications", db_index=False)
     # Copied from content so unread-by-category and category filters need no join.
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    # Copied from content (every insert path writes it; no update changes a send's group_key) so the grouped unread
+    # counts ("Bob and 3 others") read the partial unread index alone, without a join to each row's content.
+    # db_default: raw INSERTs that do not name it write "" (no group).
+    group_key = models.CharField(max_length=200, blank=True, default="", db_default="")
     seq = models.BigIntegerField()
     created_at = models.DateTimeField()
     seen_at = models.DateTimeField(null=True, blank=True)
@@ -151,10 +155,11 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["recipient", "seq"], name="notification_recipient_seq_unique"),
         ]
         indexes = [
-            # Unread count per user and by category: a small partial index. Archived and snoozed are not unread
-            # (not shown); every unread query names all three conditions, or PostgreSQL cannot use it.
+            # Unread count per user, by category and by group: a small partial index, read alone (index-only) by
+            # every unread count. Archived and snoozed are not unread (not shown); every unread query names all three
+            # conditions, or PostgreSQL cannot use it.
             models.Index(
-                fields=["recipient", "category"],
+                fields=["recipient", "category", "group_key"],
                 condition=Q(read_at__isnull=True, archived_at__isnull=True, snoozed_until__isnull=True),
                 name="notification_unread_idx",
             ),

@@ -27,12 +27,12 @@ class NotificationGroupView(APIView):
     def get(self, request: Request, id: str) -> Response:
         user = request_user(request)
         notification = _notification_or_404(request, id)
-        identity = (notification.category_id, notification.content.group_key)
+        identity = (notification.category_id, notification.group_key)
         summary = None
         if grouping.is_groupable(notification):
             summary = grouping.group_summaries(user=user, identities=[identity]).get(identity)
         if summary is None:
-            summary = grouping.GroupSummary(key=notification.content.group_key, count=1, member_ids=[notification.uuid])
+            summary = grouping.GroupSummary(key=notification.group_key, count=1, member_ids=[notification.uuid])
             summary.actor_count = int(notification.content.actor_id is not None)
             name = notification_payload(notification)["actor_name"]
             summary.actors = [name] if name else []

@@ -1,11 +1,15 @@
 """Live grouping by group_key: the grouped inbox, its summaries, the grouped counts, reading a group (REST too)."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from notifications import grouping, selectors, services
 from notifications.models import Delivery, DeliveryStatus, Notification
+from preferences.services import group_mute_create
 from tests.factories import make_user, send
 from tests.notifications.api.conftest import client_for
 
@@ -72,6 +76,54 @@ def test_read_archived_and_snoozed_members_are_not_in_the_group_and_show_on_thei
     assert [n.uuid for n in page] == [third, first]
     assert grouping.page_group_summaries(user=alice, page=page)[page[0].pk].member_ids == [third, second]
     assert grouping.notification_unread_groups(user=alice) == 1
+
+
+def _counts_through_contents(user) -> dict:
+    """The counts as they were defined before the rows carried group_key: each unread row joined to its content."""
+    unread = Notification.objects.filter(recipient=user, **selectors.UNREAD)
+    keyed = unread.exclude(content__group_key="")
+    pairs = set(keyed.values_list("category_id", "content__group_key"))
+    by_category: dict[str, int] = {}
+    for slug in unread.values_list("category__slug", flat=True):
+        by_category[slug] = by_category.get(slug, 0) + 1
+    return {
+        "count": unread.count(),
+        "by_category": by_category,
+        "groups": unread.filter(content__group_key="").count() + len(pairs),
+        "unseen_groups": unread.filter(seen_at__isnull=True, content__group_key="").count()
+        + len(set(keyed.filter(seen_at__isnull=True).values_list("category_id", "content__group_key"))),
+    }
+
+
+def test_the_counts_from_the_rows_key_equal_the_counts_through_the_contents(alice, bob):
+    # given unread groups (one key in two categories), rows without a key, and read, archived, snoozed and muted rows
+    group_mute_create(user=alice, group_key="muted:1")
+    for _ in range(3):
+        send([alice, bob], category="comment", group_key="post:1")
+    send([alice], category="mention", group_key="post:1")
+    send([alice], category="mention", group_key="post:2")
+    solo = [send([alice], category="comment").notification_ids[0] for _ in range(2)]
+    read = send([alice], category="comment", group_key="post:3").notification_ids[0]
+    archived = send([alice], category="security", group_key="post:4").notification_ids[0]
+    snoozed = send([alice], category="mention", group_key="post:5").notification_ids[0]
+    send([alice], category="comment", group_key="muted:1")  # written read: out of every count
+    services.notification_mark_read(user=alice, ids=[read])
+    services.notification_update_state(user=alice, ids=[archived, solo[0]], archived=True)
+    services.notification_snooze(user=alice, ids=[snoozed], until=timezone.now() + timedelta(hours=1))
+    services.notification_mark_seen(user=alice, up_to_seq=4)  # both post:1 groups seen, post:2 and the solo not
+    # when the counts are read from the rows alone
+    totals = grouping.notification_unread_totals(user=alice)
+    counts = grouping.notification_unread_counts(user=alice)
+    unseen = grouping.notification_unseen_groups(user=alice)
+    hello = selectors.user_socket_state(user_id=alice.pk)
+    # then they are what they were through the contents, and what the data says
+    old = _counts_through_contents(alice)
+    assert totals == {"count": 6, "by_category": {"comment": 4, "mention": 2}, "groups": 4}
+    assert totals == {k: old[k] for k in ("count", "by_category", "groups")}
+    assert counts == {"rows": 6, "groups": 4}
+    assert unseen == old["unseen_groups"] == 2
+    assert (hello.socket_unread, hello.socket_unread_groups) == (6, 4)
+    assert grouping.notification_unread_totals(user=bob) == {"count": 3, "by_category": {"comment": 3}, "groups": 1}
 
 
 def test_the_grouped_page_is_two_queries_whatever_the_groups(alice, bob, carol):

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import realtime, selectors
+from notifications import grouping, realtime, selectors
 from notifications.models import (
     Category,
     Content,
@@ -125,7 +125,7 @@ def test_a_retracted_send_leaves_every_view_count_and_lookup(crm, alice):
     for status in (*selectors.STATUS_FILTERS, selectors.Status.INBOX):
         titles = [n.content.title for n in selectors.notification_list(user=alice, status=status)]
         assert "gone" not in titles, status
-    assert selectors.notification_counts(user=alice) == {"count": 1, "by_category": {"comment": 1}}
+    assert grouping.notification_unread_totals(user=alice) == {"count": 1, "by_category": {"comment": 1}, "groups": 1}
     assert selectors.notification_unseen_count(user=alice) == 1
     assert selectors.user_socket_state(user_id=alice.pk).socket_unread == 1
     with pytest.raises(Notification.DoesNotExist):

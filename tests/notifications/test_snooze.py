@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from notifications import realtime
 from notifications.delivery import scheduler
+from notifications.grouping import notification_unread_totals
 from notifications.models import Notification, UserSeq
 from notifications.selectors import (
     Status,
-    notification_counts,
     notification_list,
     notification_unread_count,
     user_socket_state,
@@ -57,7 +57,7 @@ def test_a_snoozed_notification_leaves_the_inbox_and_the_count_and_waits_in_snoo
     assert titles(alice, Status.UNREAD) == ["a"]
     assert titles(alice, Status.SNOOZED) == ["b"]
     assert titles(alice, Status.ALL) == ["b", "a"]
-    assert notification_counts(user=alice) == {"count": 1, "by_category": {"comment": 1}}
+    assert notification_unread_totals(user=alice) == {"count": 1, "by_category": {"comment": 1}, "groups": 1}
     assert user_socket_state(user_id=alice.pk).socket_unread == 1  # hello's count too
     b.refresh_from_db()
     assert b.snoozed_until == until and b.read_at is None
@@ -251,7 +251,7 @@ def test_the_unread_count_stays_index_backed(alice):
     """Every unread query names the three conditions of the partial index (PostgreSQL matches predicates)."""
     one(alice)
     with CaptureQueriesContext(connection) as ctx:
-        notification_counts(user=alice)
+        notification_unread_totals(user=alice)
         user_socket_state(user_id=alice.pk)
     for query in ctx.captured_queries:
         sql = query["sql"]

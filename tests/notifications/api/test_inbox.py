@@ -205,6 +205,22 @@ def test_unread_count_by_category(alice_client, bob_client, alice, bob):
     }
 
 
+def test_unread_count_is_one_query_with_groups_and_categories(alice_client, alice, django_assert_num_queries):
+    # given two groups (one key in two categories) and a row without a key
+    send([alice], category="comment", group_key="post:1")
+    send([alice], category="comment", group_key="post:1")
+    send([alice], category="mention", group_key="post:1")
+    send([alice], category="mention")
+    unread_count = "/api/v1/notifications/unread-count/"
+    alice_client.get(unread_count)  # the token and the categories are read once per process, not per request
+    # when the counts are asked for
+    with django_assert_num_queries(1) as ctx:
+        body = alice_client.get(unread_count).json()
+    # then one query over the unread rows answers all three, without a join to the contents
+    assert body == {"count": 4, "by_category": {"comment": 2, "mention": 2}, "groups": 3}
+    assert "notifications_content" not in ctx.captured_queries[0]["sql"]
+
+
 def test_list_never_shows_other_users(alice_client, alice, bob):
     send([bob], title="for bob")
     send([alice], title="for alice")

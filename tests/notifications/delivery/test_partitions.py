@@ -17,11 +17,11 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import selectors
+from notifications import grouping, selectors
 from notifications.delivery import partitions
 from notifications.delivery.partitions import DEFAULT_PARTITION, TABLE, partition_name, period_add, period_start
 from notifications.delivery.retention import notifications_purge
-from notifications.models import Content, Delivery, DeliveryPlanPending, Notification
+from notifications.models import Category, Content, Delivery, DeliveryPlanPending, Notification
 from tests.factories import make_user, make_users, send
 
 PARTITION = ("notifications", "0012_partition")
@@ -48,6 +48,25 @@ def _one(user, *, created_at: datetime, title: str = "x") -> Notification:
     Notification.objects.filter(pk=row.pk).update(created_at=created_at)
     Content.objects.filter(pk=row.content_id).update(created_at=created_at)
     row.created_at = created_at
+    Delivery.objects.create(notification=row, channel="email", target="", due_at=created_at)
+    return row
+
+
+def _one_unmigrated(user, *, created_at: datetime) -> Notification:
+    """_one on the schema of 0012's time (the later migrations unapplied with it): the row written in raw SQL that
+    names only that schema's columns (the write path names the columns added since), and not read back whole."""
+    content = Content.objects.create(category=Category.objects.get(slug="comment"), priority="normal", title="x")
+    Content.objects.filter(pk=content.pk).update(created_at=created_at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH s AS (INSERT INTO notifications_userseq (user_id, last_seq) VALUES (%s, 1) ON CONFLICT (user_id) "
+            "DO UPDATE SET last_seq = notifications_userseq.last_seq + 1 RETURNING last_seq) "
+            f"INSERT INTO {TABLE} (uuid, recipient_id, content_id, category_id, seq, created_at, muted) "
+            "SELECT gen_random_uuid(), %s, %s, %s, s.last_seq, %s, false FROM s RETURNING id, uuid, seq",
+            [user.pk, user.pk, content.pk, content.category_id, created_at],
+        )
+        pk, uuid, seq = cursor.fetchone()
+    row = Notification(pk=pk, uuid=uuid, recipient=user, content=content, seq=seq, created_at=created_at)
     Delivery.objects.create(notification=row, channel="email", target="", due_at=created_at)
     return row
 
@@ -243,6 +262,7 @@ def test_unread_count_inbox_page_and_replay_use_the_indexes_on_every_partition(p
     plans = _plans(
         {
             "unread_count": lambda: selectors.notification_unread_count(user=user),
+            "unread_totals": lambda: grouping.notification_unread_totals(user=user),
             "inbox_page": lambda: list(selectors.notification_list(user=user)[:50]),
             "replay": lambda: selectors.notification_replay(user=user, after_seq=105),
         }
@@ -260,6 +280,7 @@ def test_unread_count_inbox_page_and_replay_use_the_indexes_on_every_partition(p
     filled = {partition_name(period_start(now - timedelta(days=d), 1)) for d in (65, 35, 0)}
     expected = {
         "unread_count": "notification_unread_idx",
+        "unread_totals": "notification_unread_idx",
         "inbox_page": "notification_recipient_seq_unique",
         "replay": "notification_recipient_seq_unique",
     }
@@ -307,7 +328,7 @@ def test_migration_converts_a_populated_table_and_back(postgres):
         assert _referrers() == {"notifications_delivery", "notifications_webhookeventpending"}
         alice, bob = make_user("alice"), make_user("bob")
         now = datetime.now(UTC)
-        rows = [_one(u, created_at=now - timedelta(days=d)) for u in (alice, bob) for d in (150, 40, 0)]
+        rows = [_one_unmigrated(u, created_at=now - timedelta(days=d)) for u in (alice, bob) for d in (150, 40, 0)]
         deleted_id = rows[0].pk
         rows[0].delete()  # a gap in the ids: the sequence must continue past the highest id ever handed out
         snapshot = set(Notification.objects.values_list("pk", "uuid", "recipient_id", "seq", "created_at"))
@@ -349,7 +370,7 @@ def test_migration_converts_a_populated_table_and_back(postgres):
         assert partitions.partitioned() is False
         assert {r[0] for r in Notification.objects.values_list("pk", "uuid")} == {r[0] for r in snapshot}
         assert _referrers() == {"notifications_delivery", "notifications_webhookeventpending"}
-        assert _one(bob, created_at=now).pk > fresh.pk
+        assert _one_unmigrated(bob, created_at=now).pk > fresh.pk
     finally:
         _partition_migration(forwards=True)
     assert partitions.partitioned() is True

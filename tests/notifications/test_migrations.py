@@ -1,0 +1,113 @@
+"""Migrations that move data: applied to a populated table on the database under test (SQLite or PostgreSQL)."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from notifications import grouping
+from notifications.models import Category, Content, Notification
+from tests.factories import make_user
+
+TABLE = Notification._meta.db_table
+GROUP_KEY = ("notifications", "0016_notification_group_key")
+
+
+def _migration(key: tuple[str, str], *, forwards: bool) -> None:
+    """Unapply (or apply again) one migration and whatever depends on it, leaving every other as it is."""
+    executor = MigrationExecutor(connection)
+    graph = executor.loader.graph
+    keys = graph.backwards_plan(key)  # the dependents first, the migration last
+    applied = executor.loader.applied_migrations
+    if forwards:
+        plan = [(graph.nodes[k], False) for k in reversed(keys) if k not in applied]
+    else:
+        plan = [(graph.nodes[k], True) for k in keys if k in applied]
+    if plan:
+        executor.migrate([], plan=plan)
+
+
+def _row_unmigrated(user, content: Content, seq: int, *, read: bool = False) -> None:
+    """A row as the schema before the migration has it (raw SQL: the model names the column the migration adds)."""
+    uuid, created = Notification._meta.get_field("uuid"), Notification._meta.get_field("created_at")
+    at = created.get_db_prep_value(datetime.now(UTC) - timedelta(minutes=seq), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE} (uuid, recipient_id, content_id, category_id, seq, created_at, read_at, muted) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                uuid.get_db_prep_value(uuid4(), connection),
+                user.pk,
+                content.pk,
+                content.category_id,
+                seq,
+                at,
+                at if read else None,
+                False,
+            ],
+        )
+
+
+def _index_columns(name: str) -> list[str]:
+    with connection.cursor() as cursor:
+        return connection.introspection.get_constraints(cursor, TABLE)[name]["columns"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_group_key_migration_copies_each_rows_key_from_its_content_and_indexes_it():
+    try:
+        # given the table before the migration, with rows of sends with and without a key, read and unread
+        _migration(GROUP_KEY, forwards=False)
+        assert "group_key" not in {
+            c.name for c in connection.introspection.get_table_description(connection.cursor(), TABLE)
+        }
+        alice, bob = make_user("alice"), make_user("bob")
+        comment, mention = Category.objects.get(slug="comment"), Category.objects.get(slug="mention")
+        keyed = Content.objects.create(category=comment, priority="normal", title="k", group_key="post:1")
+        other = Content.objects.create(category=mention, priority="normal", title="m", group_key="post:1")
+        plain = Content.objects.create(category=comment, priority="normal", title="p")
+        _row_unmigrated(alice, keyed, 1)
+        _row_unmigrated(bob, keyed, 1)
+        _row_unmigrated(alice, other, 2)
+        _row_unmigrated(alice, plain, 3)
+        _row_unmigrated(alice, keyed, 4, read=True)
+        # when the migration runs
+        _migration(GROUP_KEY, forwards=True)
+        # then every row carries its content's key (and "" without one), and the unread index covers it
+        keys = set(Notification.objects.values_list("recipient__username", "content__title", "seq", "group_key"))
+        assert keys == {
+            ("alice", "k", 1, "post:1"),
+            ("bob", "k", 1, "post:1"),
+            ("alice", "m", 2, "post:1"),
+            ("alice", "p", 3, ""),
+            ("alice", "k", 4, "post:1"),
+        }
+        assert _index_columns("notification_unread_idx") == ["recipient_id", "category_id", "group_key"]
+        assert grouping.notification_unread_counts(user=alice) == {"rows": 3, "groups": 3}
+    finally:
+        _migration(GROUP_KEY, forwards=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_group_key_migration_names_each_partitions_index_after_the_parents(postgres):
+    try:
+        # given the migration unapplied and applied again
+        _migration(GROUP_KEY, forwards=False)
+        _migration(GROUP_KEY, forwards=True)
+        # then every partition's index has the parent's name with the partition's suffix (the new unread index too)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname, p.relname, t.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_index x ON x.indexrelid = c.oid "
+                "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_index px ON px.indexrelid = p.oid "
+                "WHERE px.indrelid = %s::regclass",
+                [TABLE],
+            )
+            children = cursor.fetchall()
+        unread = [child for child, parent, _t in children if parent == "notification_unread_idx"]
+        assert unread and len(unread) == len({t for _c, _p, t in children})
+        assert [c for c, p, t in children if c != f"{p}_{t.removeprefix(TABLE + '_')}"] == []
+    finally:
+        _migration(GROUP_KEY, forwards=True)
