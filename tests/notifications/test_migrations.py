@@ -1,32 +1,20 @@
 """Migrations that move data: applied to a populated table on the database under test (SQLite or PostgreSQL)."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from notifications import grouping
+from notifications.delivery import partitions
 from notifications.models import Category, Content, Notification
 from tests.factories import make_user
+from tests.migrating import migration_set
 
 TABLE = Notification._meta.db_table
 GROUP_KEY = ("notifications", "0016_notification_group_key")
-
-
-def _migration(key: tuple[str, str], *, forwards: bool) -> None:
-    """Unapply (or apply again) one migration and whatever depends on it, leaving every other as it is."""
-    executor = MigrationExecutor(connection)
-    graph = executor.loader.graph
-    keys = graph.backwards_plan(key)  # the dependents first, the migration last
-    applied = executor.loader.applied_migrations
-    if forwards:
-        plan = [(graph.nodes[k], False) for k in reversed(keys) if k not in applied]
-    else:
-        plan = [(graph.nodes[k], True) for k in keys if k in applied]
-    if plan:
-        executor.migrate([], plan=plan)
 
 
 def _row_unmigrated(user, content: Content, seq: int, *, read: bool = False) -> None:
@@ -59,7 +47,7 @@ def _index_columns(name: str) -> list[str]:
 def test_the_group_key_migration_copies_each_rows_key_from_its_content_and_indexes_it():
     try:
         # given the table before the migration, with rows of sends with and without a key, read and unread
-        _migration(GROUP_KEY, forwards=False)
+        migration_set(GROUP_KEY, forwards=False)
         assert "group_key" not in {
             c.name for c in connection.introspection.get_table_description(connection.cursor(), TABLE)
         }
@@ -74,7 +62,7 @@ def test_the_group_key_migration_copies_each_rows_key_from_its_content_and_index
         _row_unmigrated(alice, plain, 3)
         _row_unmigrated(alice, keyed, 4, read=True)
         # when the migration runs
-        _migration(GROUP_KEY, forwards=True)
+        migration_set(GROUP_KEY, forwards=True)
         # then every row carries its content's key (and "" without one), and the unread index covers it
         keys = set(Notification.objects.values_list("recipient__username", "content__title", "seq", "group_key"))
         assert keys == {
@@ -87,27 +75,21 @@ def test_the_group_key_migration_copies_each_rows_key_from_its_content_and_index
         assert _index_columns("notification_unread_idx") == ["recipient_id", "category_id", "group_key"]
         assert grouping.notification_unread_counts(user=alice) == {"rows": 3, "groups": 3}
     finally:
-        _migration(GROUP_KEY, forwards=True)
+        migration_set(GROUP_KEY, forwards=True)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_group_key_migration_names_each_partitions_index_after_the_parents(postgres):
     try:
         # given the migration unapplied and applied again
-        _migration(GROUP_KEY, forwards=False)
-        _migration(GROUP_KEY, forwards=True)
+        migration_set(GROUP_KEY, forwards=False)
+        migration_set(GROUP_KEY, forwards=True)
         # then every partition's index has the parent's name with the partition's suffix (the new unread index too)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT c.relname, p.relname, t.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_index x ON x.indexrelid = c.oid "
-                "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_index px ON px.indexrelid = p.oid "
-                "WHERE px.indrelid = %s::regclass",
-                [TABLE],
-            )
-            children = cursor.fetchall()
-        unread = [child for child, parent, _t in children if parent == "notification_unread_idx"]
-        assert unread and len(unread) == len({t for _c, _p, t in children})
-        assert [c for c, p, t in children if c != f"{p}_{t.removeprefix(TABLE + '_')}"] == []
+        parents = partitions.partition_index_parents()
+        suffixes = {child.removeprefix(f"{parent}_") for child, parent in parents.items()}
+        unread = [child for child, parent in parents.items() if parent == "notification_unread_idx"]
+        assert unread and len(unread) == len(suffixes)
+        misnamed = [c for c, p in parents.items() if not re.fullmatch(rf"{re.escape(p)}_(p[0-9]{{6}}|default)", c)]
+        assert misnamed == []
     finally:
-        _migration(GROUP_KEY, forwards=True)
+        migration_set(GROUP_KEY, forwards=True)

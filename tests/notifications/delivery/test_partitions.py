@@ -13,7 +13,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from notifications.delivery.partitions import DEFAULT_PARTITION, TABLE, partitio
 from notifications.delivery.retention import notifications_purge
 from notifications.models import Category, Content, Delivery, DeliveryPlanPending, Notification
 from tests.factories import make_user, make_users, send
+from tests.migrating import migration_set
 
 PARTITION = ("notifications", "0012_partition")
 
@@ -295,21 +295,6 @@ def test_unread_count_inbox_page_and_replay_use_the_indexes_on_every_partition(p
         assert {parents[i] for i in used} == {expected[name]}, plan
 
 
-def _partition_migration(*, forwards: bool) -> None:
-    """Unapply (or apply again) 0012_partition and whatever depends on it, leaving every other migration as it is
-    (migrating the app back to 0011 would also unapply the unrelated work merged beside it)."""
-    executor = MigrationExecutor(connection)
-    graph = executor.loader.graph
-    keys = graph.backwards_plan(PARTITION)  # the dependents first, 0012_partition last
-    applied = executor.loader.applied_migrations
-    if forwards:
-        plan = [(graph.nodes[k], False) for k in reversed(keys) if k not in applied]
-    else:
-        plan = [(graph.nodes[k], True) for k in keys if k in applied]
-    if plan:
-        executor.migrate([], plan=plan)
-
-
 def _referrers() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -323,7 +308,7 @@ def _referrers() -> set[str]:
 def test_migration_converts_a_populated_table_and_back(postgres):
     try:
         # given the table before 0012 (plain, foreign keys to it) with rows from several months and deliveries
-        _partition_migration(forwards=False)
+        migration_set(PARTITION, forwards=False)
         assert partitions.partitioned() is False
         assert _referrers() == {"notifications_delivery", "notifications_webhookeventpending"}
         alice, bob = make_user("alice"), make_user("bob")
@@ -334,7 +319,7 @@ def test_migration_converts_a_populated_table_and_back(postgres):
         snapshot = set(Notification.objects.values_list("pk", "uuid", "recipient_id", "seq", "created_at"))
         deliveries = set(Delivery.objects.values_list("pk", "notification_id"))
         # when 0012 runs
-        _partition_migration(forwards=True)
+        migration_set(PARTITION, forwards=True)
         # then the table is partitioned, each row in its month's partition, nothing lost or changed
         assert partitions.partitioned() is True
         assert set(Notification.objects.values_list("pk", "uuid", "recipient_id", "seq", "created_at")) == snapshot
@@ -365,14 +350,14 @@ def test_migration_converts_a_populated_table_and_back(postgres):
         assert len(partitions.partitions_maintain(now=now + timedelta(days=150))) == 3
         snapshot.add((later.pk, later.uuid, bob.pk, later.seq, later.created_at))
         # when it is reversed
-        _partition_migration(forwards=False)
+        migration_set(PARTITION, forwards=False)
         # then the plain table is back with the same rows and the foreign keys to it
         assert partitions.partitioned() is False
         assert {r[0] for r in Notification.objects.values_list("pk", "uuid")} == {r[0] for r in snapshot}
         assert _referrers() == {"notifications_delivery", "notifications_webhookeventpending"}
         assert _one_unmigrated(bob, created_at=now).pk > fresh.pk
     finally:
-        _partition_migration(forwards=True)
+        migration_set(PARTITION, forwards=True)
     assert partitions.partitioned() is True
 
 
