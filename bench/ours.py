@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from bench.core import percentile  # noqa: E402
 from bench.users import actor_ensure, users_ensure  # noqa: E402
 from bench.worker import serve  # noqa: E402
-from notifications import selectors  # noqa: E402
+from notifications import grouping, selectors  # noqa: E402
 from notifications.services import notify  # noqa: E402
 
 User = get_user_model()
@@ -96,6 +96,8 @@ def _inbox_queries(user: Any, page_size: int) -> dict[str, Any]:
     return {
         "unread_count": lambda: selectors.notification_unread_count(user=user),
         "unread_by_category": lambda: selectors.notification_unread_by_category(user=user),
+        # What GET unread-count/ and the bell run: rows, by category and groups in one statement.
+        "unread_totals": lambda: grouping.notification_unread_totals(user=user),
         "inbox_first_page": lambda: list(selectors.notification_list(user=user)[:page_size]),
     }
 

@@ -195,11 +195,11 @@ def group_members(*, user: AbstractBaseUser, notification: Notification) -> Quer
     )
 
 
-def _count_by_category(qs: QuerySet[Notification]) -> list[tuple[int, int, int]]:
-    """(category id, rows, items) of these rows in one aggregate grouped by category: items are the rows without a
-    group_key, each on its own, plus the distinct group_keys among the others (the same key in two categories is
-    two groups). Reads only (recipient, category, group_key): an index-only scan of the partial unread index."""
-    rows = (
+def _by_category(qs: QuerySet[Notification]) -> QuerySet[Notification, tuple[int, int, int, int]]:
+    """(category id, rows, rows without a group_key, distinct group_keys among the others) of these rows, one
+    aggregate grouped by category. Reads only (recipient, category, group_key): over unread rows, an index-only scan
+    of the partial unread index (tests/notifications/test_grouping.py checks the plan on PostgreSQL)."""
+    return (
         qs.values("category_id")
         .annotate(
             rows=Count("*"),
@@ -209,7 +209,18 @@ def _count_by_category(qs: QuerySet[Notification]) -> list[tuple[int, int, int]]
         .order_by()
         .values_list("category_id", "rows", "solo", "keys")
     )
-    return [(category_id, int(n), int(solo) + int(keys)) for category_id, n, solo, keys in rows]
+
+
+def notification_unread_rows(*, user_id: int) -> QuerySet[Notification]:
+    """A user's unread rows, with exactly the conditions of the partial unread index (every unread count starts
+    here)."""
+    return Notification.objects.filter(recipient_id=user_id, **UNREAD)
+
+
+def _count_by_category(qs: QuerySet[Notification]) -> list[tuple[int, int, int]]:
+    """(category id, rows, items) of these rows: items are the rows without a group_key, each on its own, plus the
+    distinct group_keys among the others (the same key in two categories is two groups)."""
+    return [(category_id, int(n), int(solo) + int(keys)) for category_id, n, solo, keys in _by_category(qs)]
 
 
 def _count_grouped(qs: QuerySet[Notification]) -> dict[str, int]:
@@ -221,14 +232,14 @@ def _count_grouped(qs: QuerySet[Notification]) -> dict[str, int]:
 def notification_unread_counts(*, user: AbstractBaseUser) -> dict[str, int]:
     """{"rows": the unread count (contract), "groups": with each group counted once (the bell)}: one index-only
     query."""
-    return _count_grouped(Notification.objects.filter(recipient_id=user.pk, **UNREAD))
+    return _count_grouped(notification_unread_rows(user_id=user.pk))
 
 
 def notification_unread_totals(*, user: AbstractBaseUser) -> dict[str, Any]:
     """What GET unread-count/ answers, in ONE index-only query: {"count": unread rows, "by_category": category slug
     -> unread rows (only categories with some), "groups": unread with each group counted once}. The slugs come
     from the process's category cache, not from a query."""
-    counts = _count_by_category(Notification.objects.filter(recipient_id=user.pk, **UNREAD))
+    counts = _count_by_category(notification_unread_rows(user_id=user.pk))
     slugs = category_slugs_by_id(c for c, _n, _i in counts)
     return {
         "count": sum(n for _c, n, _i in counts),

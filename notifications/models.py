@@ -128,8 +128,13 @@ class Notification(models.Model):
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     # Indexed by notification_content_user_idx (content first), not by an index of its own.
     content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="notifications", db_index=False)
-    # Copied from content so unread-by-category and category filters need no join.
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    # Copied from content so unread-by-category and category filters need no join. No foreign key constraint and no
+    # index of its own: the content's category is protected (a category with sends cannot be deleted), and every row
+    # copies its content's, so a second check per inserted row and a second index to maintain bought nothing; the
+    # queries that name it lead with the recipient (notification_unread_idx, the inbox's recipient_seq index).
+    category = models.ForeignKey(
+        Category, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     # Copied from content (every insert path writes it; no update changes a send's group_key) so the grouped unread
     # counts ("Bob and 3 others") read the partial unread index alone, without a join to each row's content.
     # db_default: raw INSERTs that do not name it write "" (no group).

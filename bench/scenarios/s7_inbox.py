@@ -33,6 +33,7 @@ TABLE = "notifications_notification"
 EXPECTED_INDEX = {
     "unread_count": "notification_unread_idx",
     "unread_by_category": "notification_unread_idx",
+    "unread_totals": "notification_unread_idx",
     "inbox_first_page": "notification_recipient_seq_unique",
     "replay": "notification_recipient_seq_unique",
 }
@@ -268,6 +269,7 @@ def run(ctx: Context) -> Result:
     for name, label in (
         ("unread_count", "unread count"),
         ("unread_by_category", "unread by category"),
+        ("unread_totals", "unread-count/ (rows, by category, groups)"),
         ("inbox_first_page", f"first inbox page ({PAGE_SIZE})"),
     ):
         metrics[name] = (

@@ -1,9 +1,10 @@
 """Live grouping by group_key: the grouped inbox, its summaries, the grouped counts, reading a group (REST too)."""
 
+import json
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -124,6 +125,37 @@ def test_the_counts_from_the_rows_key_equal_the_counts_through_the_contents(alic
     assert unseen == old["unseen_groups"] == 2
     assert (hello.socket_unread, hello.socket_unread_groups) == (6, 4)
     assert grouping.notification_unread_totals(user=bob) == {"count": 3, "by_category": {"comment": 3}, "groups": 1}
+
+
+def _plan_nodes(plan: dict) -> list[tuple[str, str]]:
+    """(node type, index or relation) of every node of an EXPLAIN (FORMAT JSON) plan."""
+    node = (plan["Node Type"], plan.get("Index Name") or plan.get("Relation Name") or "")
+    return [node] + [n for child in plan.get("Plans", []) for n in _plan_nodes(child)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_unread_count_is_an_index_only_scan_of_the_partial_unread_index(postgres, alice, bob):
+    # given unread rows with and without groups in two categories, read ones, for two users, and a vacuumed table
+    # (an index-only scan needs the visibility map)
+    for i in range(60):
+        key = f"post:{i % 7}" if i % 3 else ""
+        send([alice, bob], plan=False, category=("comment", "mention")[i % 2], group_key=key)
+    services.notification_mark_all_read(user=bob)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Notification._meta.db_table}")
+    # when the counts' one query is planned where the planner may not fall back to reading the table
+    query = grouping._by_category(grouping.notification_unread_rows(user_id=alice.pk))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        plan = json.loads(query.explain(format="json"))[0]["Plan"]
+    # then every scan of the rows is an index-only scan of the unread index (one per partition), none reads rows
+    scans = [(kind, name) for kind, name in _plan_nodes(plan) if "Scan" in kind]
+    assert scans and all(kind == "Index Only Scan" for kind, _name in scans), scans
+    assert all(name.startswith("notification_unread_idx") for _kind, name in scans), scans
+    # and it counts what the rows say
+    groups = 20 + len({(i % 2, i % 7) for i in range(60) if i % 3})  # rows without a key, distinct (category, key)
+    assert grouping.notification_unread_counts(user=alice) == {"rows": 60, "groups": groups}
 
 
 def test_the_grouped_page_is_two_queries_whatever_the_groups(alice, bob, carol):

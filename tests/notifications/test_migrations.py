@@ -6,15 +6,18 @@ from uuid import uuid4
 
 import pytest
 from django.db import connection
+from django.db.models import ProtectedError
 
 from notifications import grouping
 from notifications.delivery import partitions
 from notifications.models import Category, Content, Notification
+from notifications.services import notify
 from tests.factories import make_user
 from tests.migrating import migration_set
 
 TABLE = Notification._meta.db_table
 GROUP_KEY = ("notifications", "0016_notification_group_key")
+CATEGORY_UNCHECKED = ("notifications", "0017_notification_category_unchecked")
 
 
 def _row_unmigrated(user, content: Content, seq: int, *, read: bool = False) -> None:
@@ -93,3 +96,69 @@ def test_the_group_key_migration_names_each_partitions_index_after_the_parents(p
         assert misnamed == []
     finally:
         migration_set(GROUP_KEY, forwards=True)
+
+
+def _category_column_checks() -> dict[str, list[str]]:
+    """PostgreSQL: per table (the parent and each partition), its foreign keys and single-column indexes on
+    category_id; and, as the control, its foreign keys on the other columns."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH t AS (SELECT to_regclass(%s) AS oid UNION ALL SELECT inhrelid FROM pg_inherits "
+            "WHERE inhparent = to_regclass(%s)) "
+            "SELECT c.relname, 'fk ' || a.attname FROM pg_constraint k JOIN t ON k.conrelid = t.oid "
+            "JOIN pg_class c ON c.oid = t.oid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.conkey[1] "
+            "WHERE k.contype = 'f' "
+            "UNION ALL SELECT c.relname, 'index ' || a.attname FROM pg_index x JOIN t ON x.indrelid = t.oid "
+            "JOIN pg_class c ON c.oid = t.oid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
+            "WHERE x.indnatts = 1 AND a.attname = 'category_id'",
+            [TABLE, TABLE],
+        )
+        checks: dict[str, list[str]] = {}
+        for table, check in cursor.fetchall():
+            checks.setdefault(table, []).append(check)
+        return {table: sorted(found) for table, found in checks.items()}
+
+
+@pytest.mark.django_db
+def test_the_rows_category_has_no_constraint_or_index_of_its_own_on_the_parent_or_any_partition(postgres):
+    # given the migrated schema, then every table of the notification rows keeps its content and recipient keys
+    # and has neither a foreign key nor a single-column index on category_id
+    checks = _category_column_checks()
+    assert TABLE in checks and len(checks) >= 2  # the parent and its partitions
+    assert set(map(tuple, checks.values())) == {("fk content_id", "fk recipient_id")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_category_migration_backwards_restores_the_key_and_index_and_forwards_drops_them(postgres):
+    try:
+        # given the migration unapplied
+        migration_set(CATEGORY_UNCHECKED, forwards=False)
+        # then every table has its category key and index again, the partitions' indexes named by convention
+        restored = _category_column_checks()
+        assert set(map(tuple, restored.values())) == {
+            ("fk category_id", "fk content_id", "fk recipient_id", "index category_id")
+        }
+        misnamed = [
+            c
+            for c, p in partitions.partition_index_parents().items()
+            if not re.fullmatch(rf"{re.escape(p)}_(p[0-9]{{6}}|default)", c)
+        ]
+        assert misnamed == []
+        # when it is applied again, then both are gone from every table
+        migration_set(CATEGORY_UNCHECKED, forwards=True)
+        assert set(map(tuple, _category_column_checks().values())) == {("fk content_id", "fk recipient_id")}
+    finally:
+        migration_set(CATEGORY_UNCHECKED, forwards=True)
+
+
+@pytest.mark.django_db
+def test_a_category_with_notifications_still_cannot_be_deleted():
+    # given a send in a category
+    alice = make_user("alice")
+    category = Category.objects.get(slug="comment")
+    notify(recipients=[alice], category="comment", title="Hi")
+    # when staff try to delete the category, then the content's protection refuses it and nothing is deleted
+    with pytest.raises(ProtectedError):
+        category.delete()
+    assert Category.objects.filter(pk=category.pk).exists()
+    assert Notification.objects.filter(recipient=alice, category=category).count() == 1
