@@ -144,7 +144,10 @@ def unpartition(apps, schema_editor):
         cursor.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
         uniques, fks, indexes = _table_definition(cursor, TABLE)
         last = _last_id(cursor)
-        cursor.execute(f"CREATE TABLE {PLAIN} (LIKE {TABLE} INCLUDING STORAGE)")
+        # Column defaults too (db_default columns: raw INSERTs rely on them), but not id's: its sequence goes with
+        # the partitioned table, and the identity below replaces it.
+        cursor.execute(f"CREATE TABLE {PLAIN} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING STORAGE)")
+        cursor.execute(f"ALTER TABLE {PLAIN} ALTER COLUMN id DROP DEFAULT")
         cursor.execute(f"INSERT INTO {PLAIN} SELECT * FROM {TABLE}")
         cursor.execute(f"DROP TABLE {TABLE}")  # its partitions and its sequence with it
         cursor.execute(f"ALTER TABLE {PLAIN} RENAME TO {TABLE}")

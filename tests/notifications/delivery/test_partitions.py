@@ -356,6 +356,13 @@ def test_migration_converts_a_populated_table_and_back(postgres):
         assert {r[0] for r in Notification.objects.values_list("pk", "uuid")} == {r[0] for r in snapshot}
         assert _referrers() == {"notifications_delivery", "notifications_webhookeventpending"}
         assert _one_unmigrated(bob, created_at=now).pk > fresh.pk
+        # and the columns keep their database defaults (a raw INSERT that does not name muted still works)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT column_default FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+                [TABLE, "muted"],
+            )
+            assert cursor.fetchone() == ("false",)
     finally:
         migration_set(PARTITION, forwards=True)
     assert partitions.partitioned() is True
