@@ -41,6 +41,12 @@ def _row_unmigrated(user, content: Content, seq: int, *, read: bool = False) -> 
         )
 
 
+def _misnamed_partition_indexes() -> list[str]:
+    """Partition indexes not named `<parent index>_<partition suffix>` (the convention of 0012 and partitions.py)."""
+    parents = partitions.partition_index_parents()
+    return [c for c, p in parents.items() if not re.fullmatch(rf"{re.escape(p)}_(p[0-9]{{6}}|default)", c)]
+
+
 def _index_columns(name: str) -> list[str]:
     with connection.cursor() as cursor:
         return connection.introspection.get_constraints(cursor, TABLE)[name]["columns"]
@@ -92,8 +98,7 @@ def test_the_group_key_migration_names_each_partitions_index_after_the_parents(p
         suffixes = {child.removeprefix(f"{parent}_") for child, parent in parents.items()}
         unread = [child for child, parent in parents.items() if parent == "notification_unread_idx"]
         assert unread and len(unread) == len(suffixes)
-        misnamed = [c for c, p in parents.items() if not re.fullmatch(rf"{re.escape(p)}_(p[0-9]{{6}}|default)", c)]
-        assert misnamed == []
+        assert _misnamed_partition_indexes() == []
     finally:
         migration_set(GROUP_KEY, forwards=True)
 
@@ -138,12 +143,7 @@ def test_the_category_migration_backwards_restores_the_key_and_index_and_forward
         assert set(map(tuple, restored.values())) == {
             ("fk category_id", "fk content_id", "fk recipient_id", "index category_id")
         }
-        misnamed = [
-            c
-            for c, p in partitions.partition_index_parents().items()
-            if not re.fullmatch(rf"{re.escape(p)}_(p[0-9]{{6}}|default)", c)
-        ]
-        assert misnamed == []
+        assert _misnamed_partition_indexes() == []
         # when it is applied again, then both are gone from every table
         migration_set(CATEGORY_UNCHECKED, forwards=True)
         assert set(map(tuple, _category_column_checks().values())) == {("fk content_id", "fk recipient_id")}
