@@ -131,7 +131,8 @@ class Notification(models.Model):
     # Copied from content so unread-by-category and category filters need no join. No foreign key constraint and no
     # index of its own: the content's category is protected (a category with sends cannot be deleted), and every row
     # copies its content's, so a second check per inserted row and a second index to maintain bought nothing; the
-    # queries that name it lead with the recipient (notification_unread_idx, the inbox's recipient_seq index).
+    # user-facing queries that name it lead with the recipient (notification_unread_idx, the inbox's recipient_seq
+    # index); the admin's category filter walks created_at instead.
     category = models.ForeignKey(
         Category, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )

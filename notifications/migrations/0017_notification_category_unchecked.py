@@ -2,8 +2,9 @@
 
 The row copies its content's category, and the content's foreign key protects it (a category with sends cannot be
 deleted), so the row's own constraint was a second check per inserted row (a deferred trigger firing at commit for
-every recipient) and its single-column index a second index to maintain per row, read by no query: the ones that
-name the category lead with the recipient (the partial unread index, the inbox's recipient/seq index).
+every recipient) and its single-column index a second index to maintain per row. The user-facing queries that
+name the category lead with the recipient (the partial unread index, the inbox's recipient/seq index); only the
+admin's category filter on the notification list read it, and that list walks created_at newest first instead.
 
 On PostgreSQL the table is partitioned (0012): dropping the parent's constraint and index drops every partition's.
 Backwards, the index comes back on every partition under PostgreSQL's own names; 0016's step names them after the
