@@ -241,7 +241,9 @@ def notify(
     key = idempotency_key_clean(idempotency_key)
     producer = producer_of(actor, producer)
     if connection.vendor == "postgresql" and not isinstance(recipients, QuerySet):
-        sent = _notify_one_statement(spec, recipients, actor=actor, producer=producer, key=key)
+        recipient_ids = recipient_ids_clean(recipients)
+        print_ = send_fingerprint(spec, recipients=recipient_ids)
+        sent = _send_one_statement(spec, recipient_ids, actor=actor, producer=producer, key=key, fingerprint=print_)
         if sent is not None:
             return sent
     # The general path: also the one that names unknown recipients and replays an idempotent send.
@@ -261,21 +263,21 @@ def notify(
     )
 
 
-def _notify_one_statement(
-    spec: SendSpec, recipients: Iterable[AbstractBaseUser | int], *, actor: Any, producer: str, key: str
+def _send_one_statement(
+    spec: SendSpec, recipient_ids: list[int], *, actor: Any, producer: str, key: str, fingerprint: str
 ) -> SendResult | None:
-    """notify() on PostgreSQL in one statement (inserts.send_insert_one_statement); None when it wrote nothing.
+    """One send on PostgreSQL in one statement (inserts.send_insert_one_statement); None when it wrote nothing.
+    `recipient_ids` sorted and unique (recipient_ids_clean), not yet checked against the users table.
 
     Outside a transaction the statement is its own (no BEGIN/COMMIT round trips, and the after-commit work runs
     at once); inside the caller's, a savepoint keeps a failure from breaking it, as the general path's atomic does.
     """
-    recipient_ids = recipient_ids_clean(recipients)
     content = content_build(
         spec,
         actor=actor,
         producer=producer,
         idempotency_key=key,
-        fingerprint=send_fingerprint(spec, recipients=recipient_ids),
+        fingerprint=fingerprint,
         recipient_count=len(recipient_ids),
     )
     with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
@@ -357,6 +359,23 @@ def _bulk_prepare(sends: Sequence[Mapping[str, Any]]) -> list[tuple[SendSpec, li
     return prepared
 
 
+def _bulk_of_one(item: Mapping[str, Any], *, actor: Any, producer: str) -> SendResult | None:
+    """A bulk of one item with recipient ids, written as notify() writes one send: one statement instead of the
+    general path's recipients query, content, seqs, rows and BEGIN/COMMIT (a busy producer flushing whatever is due
+    sends many bulks of one). None when the item is not that simple or wrote nothing (an unknown or inactive
+    recipient): the general path then checks it again and names every problem as a bulk does."""
+    if USERNAMES_FIELD in item or not isinstance(item.get("recipients"), list | tuple):
+        return None
+    fields = dict(item)
+    recipients = fields.pop("recipients")
+    try:
+        spec = send_validate(fields)
+        recipient_ids = recipient_ids_clean(recipients)
+    except (ValidationError, TypeError):
+        return None
+    return _send_one_statement(spec, recipient_ids, actor=actor, producer=producer, key="", fingerprint="")
+
+
 def notification_send_bulk(
     *, sends: Sequence[Mapping[str, Any]], actor: AbstractBaseUser | None = None, producer: str | None = None
 ) -> list[SendResult]:
@@ -366,8 +385,12 @@ def notification_send_bulk(
     `recipient_usernames`. Nothing is written unless every item is valid; otherwise one BulkValidationError names
     every bad item.
     """
-    prepared = _bulk_prepare(sends)
     producer = producer_of(actor, producer)
+    if connection.vendor == "postgresql" and len(sends) == 1:
+        sent = _bulk_of_one(sends[0], actor=actor, producer=producer)
+        if sent is not None:
+            return [sent]
+    prepared = _bulk_prepare(sends)
     with transaction.atomic():
         contents = [
             content_build(

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from notifications.categories import categories_by_slug
 from notifications.models import Content, Notification
 from notifications.services import BulkValidationError, notification_send_bulk, notify, usernames_resolve
 from notifications.validation import SEND_FIELDS, send_validate
@@ -100,3 +101,65 @@ def test_a_send_without_category_or_title_names_both(alice):
     with pytest.raises(ValidationError) as caught:
         send_validate({})
     assert caught.value.message_dict == {"category": ["This field is required."], "title": ["This field is required."]}
+
+
+def _one_statement_ran(ctx: CaptureQueriesContext) -> bool:
+    return any(q["sql"].startswith("WITH r AS (SELECT u.") for q in ctx.captured_queries)
+
+
+def test_a_bulk_of_one_is_written_in_one_statement_like_notify(postgres, alice, bob):
+    # given bob muted the group
+    from preferences.services import group_mute_create
+
+    group_mute_create(user=bob, group_key="post:1")
+    categories_by_slug()  # warm, as in a running process
+    # when a bulk call carries one item (a producer flushing the one event that was due)
+    with CaptureQueriesContext(connection) as ctx:
+        (result,) = notification_send_bulk(
+            sends=[{"recipients": [bob.pk, alice.pk], "category": "comment", "title": "one", "group_key": "post:1"}]
+        )
+    # then one statement wrote everything (no recipients query, no BEGIN/COMMIT), as the general path would have
+    assert _one_statement_ran(ctx)
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]  # the test's transaction
+    assert len(statements) == 1
+    rows = dict(Notification.objects.filter(content=result.content).values_list("recipient__username", "muted"))
+    assert rows == {"alice": False, "bob": True}
+    assert result.recipient_count == 2 and len(result.notification_ids) == 2
+    assert Content.objects.get().idempotency_key == "" and Content.objects.get().title == "one"
+
+
+def test_a_bulk_of_one_with_an_unknown_recipient_is_named_like_any_bulk_and_writes_nothing(alice):
+    # given a recipient id nobody has, and an inactive user
+    carol = make_user("carol", is_active=False)
+    for recipients in ([alice.pk, 999_999], [carol.pk]):
+        # when sent as a bulk of one
+        with pytest.raises(BulkValidationError) as caught:
+            notification_send_bulk(sends=[{"recipients": recipients, "category": "comment", "title": "x"}])
+        # then the error is the bulk's, on item 0, naming the id; nothing was written
+        assert list(caught.value.errors) == [0]
+        assert "Unknown or inactive user ids" in caught.value.errors[0]["recipients"][0]
+    assert not Content.objects.exists() and not Notification.objects.exists()
+
+
+def test_a_bulk_of_one_with_bad_fields_gets_the_bulk_errors(alice):
+    cases = [
+        ({"recipients": [alice.pk], "category": "nope", "title": "x"}, "category"),
+        ({"recipients": ["alice"], "category": "comment", "title": "x"}, "recipients"),
+        ({"recipients": [alice.pk], "category": "comment", "title": "x", "colour": "red"}, "non_field_errors"),
+        ({"recipients": [alice.pk], "category": "comment", "title": "x", "url": "javascript:x"}, "url"),
+    ]
+    for item, field in cases:
+        with pytest.raises(BulkValidationError) as caught:
+            notification_send_bulk(sends=[item])
+        assert list(caught.value.errors) == [0] and field in caught.value.errors[0], item
+    assert not Content.objects.exists()
+
+
+def test_a_bulk_of_one_inside_a_rolled_back_transaction_leaves_nothing(alice):
+    from django.db import transaction
+
+    with transaction.atomic():
+        notification_send_bulk(sends=[{"recipients": [alice.pk], "category": "comment", "title": "x"}])
+        assert Notification.objects.filter(recipient=alice).count() == 1
+        transaction.set_rollback(True)
+    assert not Notification.objects.exists() and not Content.objects.exists()
