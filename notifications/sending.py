@@ -242,8 +242,10 @@ def notify(
     producer = producer_of(actor, producer)
     if connection.vendor == "postgresql" and not isinstance(recipients, QuerySet):
         recipient_ids = recipient_ids_clean(recipients)
-        print_ = send_fingerprint(spec, recipients=recipient_ids)
-        sent = _send_one_statement(spec, recipient_ids, actor=actor, producer=producer, key=key, fingerprint=print_)
+        fingerprint = send_fingerprint(spec, recipients=recipient_ids)
+        sent = _send_one_statement(
+            spec, recipient_ids, actor=actor, producer=producer, key=key, fingerprint=fingerprint
+        )
         if sent is not None:
             return sent
     # The general path: also the one that names unknown recipients and replays an idempotent send.
