@@ -5,7 +5,10 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 from celery.worker.consumer import Consumer
+
+from notifyproject.heap import heap_settle
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyproject.settings.base")
 
@@ -28,3 +31,9 @@ class PromptReconnectConsumer(Consumer):
 app = Celery("notifyproject")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _heap_settle(**_: Any) -> None:
+    """Each worker process, once started: the web processes' collector settings (notifyproject.heap)."""
+    heap_settle()

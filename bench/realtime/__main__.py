@@ -79,29 +79,39 @@ def _batch_send(mode: str, batch: list[int], user_ids: list[int], start_at: floa
 
 def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads: int) -> None:
     """Open loop: message i is due at start_at + i / rate; whatever is due is sent at once (late ones included).
-    start_at comes on stdin once this process is ready, so start-up time is not counted as latency."""
+    start_at comes on stdin once every thread is ready, so start-up time is not counted as latency."""
     django_setup()
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from notifications.services import notification_send_bulk
-
-    if mode == "e2e":
-        # Warm up (imports, first queries, delivery channel registry) in a rolled-back send: a cold first call would
-        # otherwise start the open-loop run behind by its own start-up time.
-        from django.db import transaction
-
-        with transaction.atomic():
-            notification_send_bulk(sends=[{"recipients": [user_ids[0]], "category": "comment", "title": "warm-up"}])
-            transaction.set_rollback(True)
-    print("ready", flush=True)
-    start_at = float(sys.stdin.readline())
+    from notifyproject.heap import heap_settle
 
     total = int(rate * duration)
+    ready = threading.Barrier(threads + 1)
+    go = threading.Event()
+    start: dict[str, float] = {}
+
+    warm_user = get_user_model().objects.get_or_create(username="rtbench-warm-up")[0].pk if mode == "e2e" else 0
+
+    def warm_up() -> None:
+        """Sends of one and of two items on this thread's own connections (Django's database connection is per
+        thread), committed so that their after-commit publish and planner wake-up run too, to a user with no socket:
+        their connects, type lookups and first statements would otherwise be counted as latency of the first
+        messages. A producer's web process sends on persistent connections that are long warm."""
+        if mode == "e2e":
+            item = {"recipients": [warm_user], "category": "comment", "title": "warm-up"}
+            notification_send_bulk(sends=[item])
+            notification_send_bulk(sends=[item, item])
 
     def run(k: int) -> None:
-        mine = list(range(k, total, threads))
-        pos = 0
         try:
+            warm_up()
+            ready.wait()
+            go.wait()
+            start_at = start["at"]
+            mine = list(range(k, total, threads))
+            pos = 0
             while pos < len(mine):
                 now = time.monotonic()
                 due_at = start_at + mine[pos] / rate
@@ -119,6 +129,11 @@ def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads
     workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
     for w in workers:
         w.start()
+    ready.wait()
+    heap_settle()  # as the project's own processes do once started
+    print("ready", flush=True)
+    start["at"] = float(sys.stdin.readline())
+    go.set()
     for w in workers:
         w.join()
 
