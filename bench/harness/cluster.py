@@ -522,6 +522,10 @@ class Cluster:
                 [
                     "global",
                     "    maxconn 8000",  # two file descriptors each: stays under a default hard limit of 20,000
+                    # One thread: this lb shares the box's two cores with every other host, and its default (a thread
+                    # per core) cost ~3 ms at p50 per frame at 250/s, ~40 ms at 1,000/s, against ~0 with one thread
+                    # (docs/performance.md, 2026-12-07). A dedicated lb host keeps the default.
+                    "    nbthread 1",
                     f"    stats socket {self.workdir / 'haproxy.sock'} mode 600 level admin",
                     "defaults",
                     "    mode http",
