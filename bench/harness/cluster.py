@@ -522,8 +522,8 @@ class Cluster:
                 [
                     "global",
                     "    maxconn 8000",  # two file descriptors each: stays under a default hard limit of 20,000
-                    # One thread: this lb shares the box's two cores with every other host, and its default (a thread
-                    # per core) cost ~3 ms at p50 per frame at 250/s, ~40 ms at 1,000/s, against ~0 with one thread
+                    # One thread: this lb shares the box's two cores with every other host. Its default (a thread per
+                    # core) added 3.0 ms at p50 per frame at 250/s in one run, one thread -0.5 and +0.5 ms in two
                     # (docs/performance.md, 2026-12-07). A dedicated lb host keeps the default.
                     "    nbthread 1",
                     f"    stats socket {self.workdir / 'haproxy.sock'} mode 600 level admin",
