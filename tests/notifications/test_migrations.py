@@ -18,6 +18,7 @@ from tests.migrating import migration_set
 TABLE = Notification._meta.db_table
 GROUP_KEY = ("notifications", "0016_notification_group_key")
 CATEGORY_UNCHECKED = ("notifications", "0017_notification_category_unchecked")
+CONTENT_UNCHECKED = ("notifications", "0018_notification_content_unchecked")
 
 
 def _row_unmigrated(user, content: Content, seq: int, *, read: bool = False) -> None:
@@ -126,17 +127,17 @@ def _category_column_checks() -> dict[str, list[str]]:
 
 @pytest.mark.django_db
 def test_the_rows_category_has_no_constraint_or_index_of_its_own_on_the_parent_or_any_partition(postgres):
-    # given the migrated schema, then every table of the notification rows keeps its content and recipient keys
-    # and has neither a foreign key nor a single-column index on category_id
+    # given the migrated schema, then every table of the notification rows keeps its recipient key (0018 dropped the
+    # content's) and has neither a foreign key nor a single-column index on category_id
     checks = _category_column_checks()
     assert TABLE in checks and len(checks) >= 2  # the parent and its partitions
-    assert set(map(tuple, checks.values())) == {("fk content_id", "fk recipient_id")}
+    assert set(map(tuple, checks.values())) == {("fk recipient_id",)}
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_category_migration_backwards_restores_the_key_and_index_and_forwards_drops_them(postgres):
     try:
-        # given the migration unapplied
+        # given the migration unapplied (and 0018 after it)
         migration_set(CATEGORY_UNCHECKED, forwards=False)
         # then every table has its category key and index again, the partitions' indexes named by convention
         restored = _category_column_checks()
@@ -144,9 +145,9 @@ def test_the_category_migration_backwards_restores_the_key_and_index_and_forward
             ("fk category_id", "fk content_id", "fk recipient_id", "index category_id")
         }
         assert _misnamed_partition_indexes() == []
-        # when it is applied again, then both are gone from every table
+        # when it is applied again (0018 too), then both are gone from every table
         migration_set(CATEGORY_UNCHECKED, forwards=True)
-        assert set(map(tuple, _category_column_checks().values())) == {("fk content_id", "fk recipient_id")}
+        assert set(map(tuple, _category_column_checks().values())) == {("fk recipient_id",)}
     finally:
         migration_set(CATEGORY_UNCHECKED, forwards=True)
 
@@ -162,3 +163,76 @@ def test_a_category_with_notifications_still_cannot_be_deleted():
         category.delete()
     assert Category.objects.filter(pk=category.pk).exists()
     assert Notification.objects.filter(recipient=alice, category=category).count() == 1
+
+
+def _content_keys() -> set[tuple[str, str]]:
+    """PostgreSQL: (table, column) of every foreign key on content_id of the parent and each partition."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH t AS (SELECT to_regclass(%s) AS oid UNION ALL SELECT inhrelid FROM pg_inherits "
+            "WHERE inhparent = to_regclass(%s)) "
+            "SELECT c.relname, a.attname FROM pg_constraint k JOIN t ON k.conrelid = t.oid "
+            "JOIN pg_class c ON c.oid = t.oid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.conkey[1] "
+            "WHERE k.contype = 'f' AND a.attname = 'content_id'",
+            [TABLE, TABLE],
+        )
+        return set(cursor.fetchall())
+
+
+def _tables() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE oid = to_regclass(%s) "
+            "OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
+            [TABLE, TABLE],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_content_migration_drops_the_rows_content_key_everywhere_and_backwards_restores_it(postgres):
+    tables = _tables()
+    assert TABLE in tables and len(tables) >= 2  # the parent and its partitions
+    # given the migrated schema, then no table of the rows has a key on content_id
+    assert _content_keys() == set()
+    try:
+        # when it is unapplied, then the parent and every partition have it again
+        migration_set(CONTENT_UNCHECKED, forwards=False)
+        assert _content_keys() == {(table, "content_id") for table in tables}
+        # when applied again, then it is gone everywhere
+        migration_set(CONTENT_UNCHECKED, forwards=True)
+        assert _content_keys() == set()
+    finally:
+        migration_set(CONTENT_UNCHECKED, forwards=True)
+
+
+@pytest.mark.django_db
+def test_deleting_a_content_still_deletes_its_rows_and_only_its_rows():
+    # given two sends to alice and bob
+    alice, bob = make_user("alice"), make_user("bob")
+    gone = notify(recipients=[alice, bob], category="comment", title="gone")
+    kept = notify(recipients=[alice, bob], category="comment", title="kept")
+    # when staff delete one content through the ORM (the admin's delete)
+    gone.content.delete()
+    # then its rows went with it (Django's CASCADE), the other send's rows are untouched, no row points at nothing
+    assert not Notification.objects.filter(content_id=gone.content.pk).exists()
+    assert Notification.objects.filter(content=kept.content).count() == 2
+    assert not Notification.objects.exclude(content_id__in=Content.objects.values("pk")).exists()
+
+
+@pytest.mark.django_db
+def test_a_broadcast_whose_content_was_deleted_midway_writes_no_further_batch():
+    from notifications.broadcasts import notification_broadcast_batch
+
+    # given a broadcast to three users that wrote its first batch
+    make_user("alice"), make_user("bob"), make_user("carol")
+    staff = make_user("ops", is_staff=True)
+    content = Content.objects.create(
+        category=Category.objects.get(slug="comment"), priority="normal", title="all", producer=f"user:{staff.pk}"
+    )
+    assert notification_broadcast_batch(content_id=content.pk, audience="all", batch_size=1) == 1
+    # when its content is deleted, then the next batch writes nothing: no row without its content
+    pk = content.pk
+    content.delete()
+    assert notification_broadcast_batch(content_id=pk, audience="all", batch_size=1) == 0
+    assert not Notification.objects.filter(content_id=pk).exists()
