@@ -123,6 +123,9 @@ def sender(mode: str, rate: float, duration: float, user_ids: list[int], threads
                     batch.append(mine[pos])
                     pos += 1
                 _batch_send(mode, batch, user_ids, start_at, rate)
+        except BaseException:
+            ready.abort()  # a thread that failed before the barrier must not leave the others (and main) waiting
+            raise
         finally:
             connection.close()
 
