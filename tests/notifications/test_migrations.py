@@ -104,7 +104,7 @@ def test_the_group_key_migration_names_each_partitions_index_after_the_parents(p
         migration_set(GROUP_KEY, forwards=True)
 
 
-def _category_column_checks() -> dict[str, list[str]]:
+def _rows_keys_and_category_indexes() -> dict[str, list[str]]:
     """PostgreSQL: per table (the parent and each partition), its foreign keys (any column) and its single-column
     indexes on category_id."""
     with connection.cursor() as cursor:
@@ -129,7 +129,7 @@ def _category_column_checks() -> dict[str, list[str]]:
 def test_the_rows_category_has_no_constraint_or_index_of_its_own_on_the_parent_or_any_partition(postgres):
     # given the migrated schema, then every table of the notification rows keeps its recipient key (0018 dropped the
     # content's) and has neither a foreign key nor a single-column index on category_id
-    checks = _category_column_checks()
+    checks = _rows_keys_and_category_indexes()
     assert TABLE in checks and len(checks) >= 2  # the parent and its partitions
     assert set(map(tuple, checks.values())) == {("fk recipient_id",)}
 
@@ -140,14 +140,14 @@ def test_the_category_migration_backwards_restores_the_key_and_index_and_forward
         # given the migration unapplied (and 0018 after it)
         migration_set(CATEGORY_UNCHECKED, forwards=False)
         # then every table has its category key and index again, the partitions' indexes named by convention
-        restored = _category_column_checks()
+        restored = _rows_keys_and_category_indexes()
         assert set(map(tuple, restored.values())) == {
             ("fk category_id", "fk content_id", "fk recipient_id", "index category_id")
         }
         assert _misnamed_partition_indexes() == []
         # when it is applied again (0018 too), then both are gone from every table
         migration_set(CATEGORY_UNCHECKED, forwards=True)
-        assert set(map(tuple, _category_column_checks().values())) == {("fk recipient_id",)}
+        assert set(map(tuple, _rows_keys_and_category_indexes().values())) == {("fk recipient_id",)}
     finally:
         migration_set(CATEGORY_UNCHECKED, forwards=True)
 
@@ -168,18 +168,18 @@ def test_a_category_with_notifications_still_cannot_be_deleted():
 @pytest.mark.django_db(transaction=True)
 def test_the_content_migration_drops_the_rows_content_key_everywhere_and_backwards_restores_it(postgres):
     # given the migrated schema: the parent and its partitions, none with a key on content_id
-    migrated = _category_column_checks()
+    migrated = _rows_keys_and_category_indexes()
     assert TABLE in migrated and len(migrated) >= 2
     assert set(map(tuple, migrated.values())) == {("fk recipient_id",)}
     try:
         # when it is unapplied, then the parent and every partition have it again
         migration_set(CONTENT_UNCHECKED, forwards=False)
-        restored = _category_column_checks()
+        restored = _rows_keys_and_category_indexes()
         assert set(restored) == set(migrated)
         assert set(map(tuple, restored.values())) == {("fk content_id", "fk recipient_id")}
         # when applied again, then it is gone everywhere
         migration_set(CONTENT_UNCHECKED, forwards=True)
-        assert set(map(tuple, _category_column_checks().values())) == {("fk recipient_id",)}
+        assert set(map(tuple, _rows_keys_and_category_indexes().values())) == {("fk recipient_id",)}
     finally:
         migration_set(CONTENT_UNCHECKED, forwards=True)
 
