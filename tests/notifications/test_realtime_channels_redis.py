@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import channels_redis
+from channels.layers import BaseChannelLayer
 from channels_redis import utils
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 
@@ -105,11 +106,19 @@ def test_the_methods_the_layer_replaces_or_mirrors_are_the_ones_it_was_written_a
         "_receive_message": _source_digest(RedisSingleShardConnection._receive_message),
         "_get_layer": _source_digest(RedisPubSubChannelLayer._get_layer),
         "loop_layer_init": _source_digest(RedisPubSubLoopLayer.__init__),
+        # new_channel's local channels rely on these: receive() finds the queue in `channels` and, when its consumer
+        # leaves, unsubscribe() ignores a channel that was never subscribed; send() is what a local send bypasses.
+        "receive": _source_digest(RedisPubSubLoopLayer.receive),
+        "unsubscribe": _source_digest(RedisSingleShardConnection.unsubscribe),
+        "send": _source_digest(RedisPubSubLoopLayer.send),
     } == {
         "_do_receiving": "645ec294718899fc",
         "_receive_message": "bbc1e4ac19a5419a",
         "_get_layer": "40f40530d32ba6a6",
         "loop_layer_init": "a4d005b2fe9a61c3",
+        "receive": "0acbad62f3a8d6d9",
+        "unsubscribe": "f2dd88002d6aef1e",
+        "send": "85c03f3d663b032f",
     }
 
 
@@ -129,3 +138,47 @@ async def test_the_recovering_layer_delivers_layer_recovered_to_every_local_chan
     # the library's own delivery path puts the same bytes on the same queues
     shards[1]._receive_message({"channel": b"p.specific.a", "data": proxy.serialize({"type": "x"})})
     assert await proxy.receive("p.specific.a") == {"type": "x"}
+
+
+@async_test
+async def test_a_consumers_channel_is_local_and_only_its_group_is_subscribed_in_redis():
+    # given the production layer whose shards record what they would ask Redis for (no server here)
+    proxy = realtime_layer.RecoveringPubSubChannelLayer(hosts=HOSTS[:2], prefix="p")
+    loop_layer = proxy._get_layer()
+    asked: list[tuple[str, str]] = []
+    for shard in loop_layer._shards:
+
+        async def subscribe(channel, shard=shard):
+            asked.append(("subscribe", channel))
+            shard._subscribed_to.add(channel)
+
+        async def publish(channel, message):
+            asked.append(("publish", channel))
+
+        shard.subscribe = subscribe
+        shard.publish = publish
+    # when a consumer gets its channel and joins its user's group
+    channel = await proxy.new_channel()
+    await proxy.group_add("user.7", channel)
+    # then the channel is a process-local name with a queue, and only the group was subscribed
+    assert BaseChannelLayer().require_valid_channel_name(channel)  # what Channels accepts as a channel name
+    assert "!" in channel and channel.startswith("pspecific.")
+    assert channel in loop_layer.channels
+    assert asked == [("subscribe", "p__group__user.7")]
+    # a group message from Redis reaches it; so does a send from this process, without Redis
+    shard = loop_layer._get_shard("p__group__user.7")
+    shard._receive_message({"channel": b"p__group__user.7", "data": proxy.serialize({"type": "g"})})
+    assert await proxy.receive(channel) == {"type": "g"}
+    await proxy.send(channel, {"type": "direct"})
+    assert await proxy.receive(channel) == {"type": "direct"}
+    assert asked == [("subscribe", "p__group__user.7")]
+    # any other channel is still published to Redis
+    await proxy.send("p.elsewhere", {"type": "x"})
+    assert asked[-1] == ("publish", "p.elsewhere")
+    # and when the consumer leaves, its channel is gone without an UNSUBSCRIBE of it
+    waiter = asyncio.ensure_future(proxy.receive(channel))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert channel not in loop_layer.channels
+    assert all(channel not in s._subscribed_to for s in loop_layer._shards)
