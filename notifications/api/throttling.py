@@ -105,11 +105,10 @@ class _Leases:
             if lease.exhausted:
                 return False
         # The round trip outside the lock: a slow Redis must not stall every other key's requests. Threads that
-        # refill at the same moment each take a lease; what they do not spend stays in `left`.
+        # refill at the same moment each take a lease; what they do not spend stays in `left` (or is dropped with
+        # the lease when the key moves to the next window meanwhile: fewer requests, never more).
         granted = max(0, min(size, limit - (_incr(full_key, size, window) - size)))
         with self._lock:
-            if lease.index != index:  # another thread moved the key to a new window meanwhile: spend it here
-                return granted > 0
             if granted < size:
                 lease.exhausted = True
             lease.left += granted

@@ -85,3 +85,15 @@ def test_rate_hit_uses_the_process_leases(prefix, redis_url, monkeypatch):
     assert results == [True, True, True]
     index = int(throttling.time.time() // DAY)
     assert _counter(redis_url, prefix, "send:5", index) == 8
+
+
+def test_threads_of_one_process_never_get_more_than_the_limit(prefix, redis_url):
+    # given one process's leases shared by eight request threads, each asking far more than the budget
+    from concurrent.futures import ThreadPoolExecutor
+
+    leases = _Leases()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        allowed = sum(pool.map(lambda _: sum(_hits(leases, prefix, key="send:6", limit=1003, n=300)), range(8)))
+    # then exactly the budget was allowed, and the shared counter never granted past it
+    assert allowed == 1003
+    assert _counter(redis_url, prefix, "send:6", 7) >= 1003
