@@ -7,9 +7,9 @@ Written against channels_redis 4.3.0 (requirements.txt). It subclasses channels_
 `RedisPubSubChannelLayer._get_layer`, builds `RedisPubSubLoopLayer._shards` itself with `decode_hosts`, calls
 `_wrap_close`, puts serialized messages on the loop layer's per-channel queues (`channels`) the way
 `_receive_message` does, and makes consumers' channels local (`new_channel`, relying on `receive` finding them in
-`channels` and on `unsubscribe` ignoring a channel it never subscribed). tests/notifications/
-test_realtime_channels_redis.py fails if an upgrade changes any of that (including the source of the methods
-replaced or relied on), so the code here is re-checked against the new one.
+`channels` and on `unsubscribe` ignoring a channel it never subscribed).
+tests/notifications/test_realtime_channels_redis.py fails if an upgrade changes any of that (including the source
+of the methods replaced or relied on), so the code here is re-checked against the new one.
 """
 
 import asyncio
