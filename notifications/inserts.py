@@ -4,6 +4,7 @@ Shared by every send (notify, bulk, audience batches). Fan-out never does per-re
 allocates the seqs of a whole batch, one INSERT writes its rows, one publish per batch goes out after commit.
 """
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -146,82 +147,103 @@ def _rows_build(
     return per_send
 
 
-def send_insert_one_statement(content: Content, recipient_ids: Sequence[int]) -> list[WrittenRow] | None:
-    """PostgreSQL: one send written in ONE statement: the recipients checked (every id an active user), the content,
-    the seqs, the rows (each muted or not, by the recipient's group mutes) and the outbox row. Returns the rows, or
-    None when it wrote nothing because a recipient is not an active user or the content's (producer, idempotency
-    key) exists already: the caller then takes the general path, which says which.
+def _cast(field: Any) -> str:
+    """The column's type for an explicit cast, without its length: a cast to varchar(n) would truncate silently,
+    while the insert's own assignment to the column still rejects a value that is too long."""
+    return re.sub(r"\(.*\)", "", field.db_type(connection))
 
-    Why one statement: a single send was five round trips (recipients, content, seqs, rows, commit), each with
-    its client and server CPU; in autocommit this one is also its own transaction (no BEGIN/COMMIT trips). The
-    seq upsert locks each recipient's counter in ascending id order until commit, exactly as _seq_allocate does.
-    `recipient_ids` must be sorted and unique.
+
+def sends_insert_one_statement(sends: Sequence[tuple[Content, Sequence[int]]]) -> list[list[WrittenRow]] | None:
+    """PostgreSQL: several sends written in ONE statement: the recipients checked (every id an active user), the
+    contents, the seqs, the rows (each muted or not, by the recipient's group mutes) and the outbox rows. Returns
+    each send's rows, or None when it wrote nothing because a recipient is not an active user or a content's
+    (producer, idempotency key) exists already: the caller then takes the general path, which says which.
+
+    Why one statement: a send was five round trips or more (recipients, BEGIN, contents, seqs, rows, COMMIT),
+    each with its client and server CPU, and a bulk of two cost 2.5 times a bulk of one; in autocommit this one is
+    also its own transaction. The seq upsert locks each recipient's counter in ascending id order until commit,
+    exactly as _seq_allocate does, and hands each user's new seqs out in send order. Each send's `recipient_ids`
+    must be sorted, unique and not empty; only a single send may carry an idempotency key (a conflict on one of
+    several contents would leave the others written).
     """
     fields = [f for f in Content._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(content, True), connection) for f in fields]
     columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    # Each value cast to its column's type: a VALUES list inside a query leaves untyped parameters as text.
+    row_sql = "(%s::int, " + ", ".join(f"%s::{_cast(f)}" for f in fields) + ")"
+    values: list[Any] = []
+    pair_sends: list[int] = []
+    pair_users: list[int] = []
+    for o, (content, recipient_ids) in enumerate(sends):
+        values += [o, *(f.get_db_prep_save(f.pre_save(content, True), connection) for f in fields)]
+        pair_sends += [o] * len(recipient_ids)
+        pair_users += recipient_ids
+    distinct = sorted(set(pair_users))
     users, user_pk = User._meta.db_table, User._meta.pk.column
-    # A group key: whether each recipient muted it is part of the same statement (an indexed EXISTS per row, on
-    # (user, group_key)); a muted row is written seen and read at its creation. No group key: no mute to look up.
-    mute_params: list[Any] = []
-    if content.group_key:
-        muted_sql = (
-            f"EXISTS (SELECT 1 FROM {GroupMute._meta.db_table} g WHERE g.user_id = s.user_id AND g.group_key = %s "
-            "AND (g.category_id IS NULL OR g.category_id = %s) AND (g.until IS NULL OR g.until > %s))"
-        )
-        mute_params = [content.group_key, content.category_id, content.created_at]
-    else:
-        muted_sql = "false"
+    mutes = GroupMute._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             # A join with the id list, not `= ANY(%s)`: a bound array is searched linearly per user row scanned.
             f'WITH r AS (SELECT u."{user_pk}" AS id FROM unnest(%s::bigint[]) AS t(id) '
             f'JOIN "{users}" u ON u."{user_pk}" = t.id WHERE u.is_active), '
             "ok AS (SELECT count(*) = %s AS ok FROM r), "
-            f"c AS (INSERT INTO {Content._meta.db_table} ({columns}) SELECT {placeholders} FROM ok WHERE ok.ok "
-            "ON CONFLICT DO NOTHING RETURNING id), "
-            "s AS (INSERT INTO notifications_userseq (user_id, last_seq) SELECT r.id, 1 FROM r, c ORDER BY r.id "
-            "ON CONFLICT (user_id) DO UPDATE SET last_seq = notifications_userseq.last_seq + 1 "
+            f"v (o, {columns}) AS (VALUES {', '.join([row_sql] * len(sends))}), "
+            f"c AS (INSERT INTO {Content._meta.db_table} ({columns}) SELECT {columns} FROM v, ok WHERE ok.ok "
+            "ON CONFLICT DO NOTHING RETURNING id, uuid), "
+            "co AS (SELECT v.o, c.id, v.category_id, v.group_key, v.created_at FROM c JOIN v ON v.uuid = c.uuid), "
+            "pairs AS (SELECT o, u FROM unnest(%s::int[], %s::bigint[]) AS t(o, u)), "
+            "s AS (INSERT INTO notifications_userseq (user_id, last_seq) "
+            "SELECT u, count(*) FROM pairs WHERE (SELECT count(*) FROM c) = %s GROUP BY u ORDER BY u "
+            "ON CONFLICT (user_id) DO UPDATE SET last_seq = notifications_userseq.last_seq + EXCLUDED.last_seq "
             "RETURNING user_id, last_seq), "
-            f"m AS (SELECT s.user_id, s.last_seq, {muted_sql} AS muted FROM s), "
+            # A user's k-th of cnt rows in this statement gets seq last - cnt + k, in send order.
+            "q AS (SELECT o, u, row_number() OVER (PARTITION BY u ORDER BY o) AS k, "
+            "count(*) OVER (PARTITION BY u) AS cnt FROM pairs), "
+            # A group key: whether each recipient muted it (an indexed EXISTS per row, on (user, group_key)); a
+            # muted row is written seen and read at its creation. No group key: no mute to look up.
+            "m AS (SELECT q.u, co.id AS content_id, co.category_id, co.group_key, co.created_at, "
+            "s.last_seq - q.cnt + q.k AS seq, CASE WHEN co.group_key = '' THEN false ELSE EXISTS ("
+            f"SELECT 1 FROM {mutes} g WHERE g.user_id = q.u AND g.group_key = co.group_key "
+            "AND (g.category_id IS NULL OR g.category_id = co.category_id) "
+            "AND (g.until IS NULL OR g.until > co.created_at)) END AS muted "
+            "FROM q JOIN s ON s.user_id = q.u JOIN co ON co.o = q.o), "
             # The row ids are drawn by the server (gen_random_uuid, PostgreSQL 13+), as uuid4 would.
             f"n AS (INSERT INTO {Notification._meta.db_table} "
             "(uuid, recipient_id, content_id, category_id, group_key, seq, created_at, seen_at, read_at, muted) "
-            "SELECT gen_random_uuid(), m.user_id, c.id, %s, %s, m.last_seq, %s, "
-            "CASE WHEN m.muted THEN %s::timestamptz END, CASE WHEN m.muted THEN %s::timestamptz END, m.muted "
-            "FROM m, c RETURNING uuid, recipient_id, seq, muted), "
+            "SELECT gen_random_uuid(), u, content_id, category_id, group_key, seq, created_at, "
+            "CASE WHEN muted THEN created_at END, CASE WHEN muted THEN created_at END, muted FROM m "
+            "RETURNING uuid, recipient_id, content_id, seq, muted), "
             f"p AS (INSERT INTO {DeliveryPlanPending._meta.db_table} "
-            "(content_id, recipient_min, recipient_max, created_at) SELECT c.id, %s, %s, %s FROM c) "
-            "SELECT c.id, n.uuid, n.recipient_id, n.seq, n.muted FROM c, n ORDER BY n.recipient_id",
+            "(content_id, recipient_min, recipient_max, created_at) "
+            "SELECT co.id, min(pairs.u), max(pairs.u), co.created_at FROM co JOIN pairs ON pairs.o = co.o "
+            "GROUP BY co.id, co.created_at) "
+            "SELECT co.o, co.id, n.uuid, n.recipient_id, n.seq, n.muted FROM n JOIN co ON co.id = n.content_id "
+            "ORDER BY co.o, n.recipient_id",
             [
-                pg_array(recipient_ids),
-                len(recipient_ids),
+                pg_array(distinct),
+                len(distinct),
                 *values,
-                *mute_params,
-                content.category_id,
-                content.group_key,
-                content.created_at,
-                content.created_at,
-                content.created_at,
-                recipient_ids[0],
-                recipient_ids[-1],
-                content.created_at,
+                pg_array(pair_sends),
+                pg_array(pair_users),
+                len(sends),
             ],
         )
         written = cursor.fetchall()
     if not written:
         return None
-    content.pk = written[0][0]
-    content._state.adding = False
-    content._state.db = connection.alias
-    category_id, at, key = content.category_id, content.created_at, content.group_key
-    return [
-        WrittenRow(u, user_id, content.pk, category_id, seq, at, at, at, muted=True, group_key=key)
-        if muted
-        else WrittenRow(u, user_id, content.pk, category_id, seq, at, group_key=key)
-        for _id, u, user_id, seq, muted in written
-    ]
+    per_send: list[list[WrittenRow]] = [[] for _ in sends]
+    for o, content_id, u, user_id, seq, muted in written:
+        content = sends[o][0]
+        if content.pk is None:
+            content.pk = content_id
+            content._state.adding = False
+            content._state.db = connection.alias
+        at, key = content.created_at, content.group_key
+        per_send[o].append(
+            WrittenRow(u, user_id, content_id, content.category_id, seq, at, at, at, muted=True, group_key=key)
+            if muted
+            else WrittenRow(u, user_id, content_id, content.category_id, seq, at, group_key=key)
+        )
+    return per_send
 
 
 def pg_array(values: Sequence[object]) -> str:

@@ -1,5 +1,7 @@
 """The send path's single rules: usernames, the send's fields, bulk checks before writes (notifications.sending)."""
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
@@ -128,6 +130,68 @@ def test_a_bulk_of_one_is_written_in_one_statement_like_notify(postgres, alice, 
     assert Content.objects.get().idempotency_key == "" and Content.objects.get().title == "one"
 
 
+def test_a_small_bulk_is_written_in_one_statement_with_seqs_in_item_order(postgres, alice, bob):
+    # given bob muted one group, and both users already have a notification
+    from notifications.models import DeliveryPlanPending
+    from preferences.services import group_mute_create
+
+    group_mute_create(user=bob, group_key="post:1")
+    notify(recipients=[alice, bob], category="comment", title="before")
+    categories_by_slug()  # warm, as in a running process
+    items: list[dict[str, Any]] = [
+        {"recipients": [bob.pk, alice.pk], "category": "comment", "title": "first", "group_key": "post:1"},
+        {"recipients": [alice.pk], "category": "security", "title": "second", "priority": "urgent"},
+        {"recipients": [bob.pk], "category": "comment", "title": "third", "group_key": "post:2", "data": {"n": 3}},
+    ]
+    # when a producer flushes the three events that were due in one bulk call
+    with CaptureQueriesContext(connection) as ctx:
+        results = notification_send_bulk(sends=items)
+    # then one statement wrote them all (no recipients query, no BEGIN/COMMIT)
+    assert _one_statement_ran(ctx)
+    assert len([q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]) == 1
+    # and each user's seqs continue gap-free in item order, each row muted only where its group was muted
+    rows = list(
+        Notification.objects.filter(content__in=[r.content for r in results])
+        .order_by("recipient__username", "seq")
+        .values_list("recipient__username", "seq", "content__title", "muted", "content__category__slug")
+    )
+    assert rows == [
+        ("alice", 2, "first", False, "comment"),
+        ("alice", 3, "second", False, "security"),
+        ("bob", 2, "first", True, "comment"),
+        ("bob", 3, "third", False, "comment"),
+    ]
+    # and the results are the items' own, in order, with their row ids
+    assert [r.content.title for r in results] == ["first", "second", "third"]
+    assert [r.recipient_count for r in results] == [2, 1, 1]
+    for result in results:
+        assert sorted(result.notification_ids) == sorted(
+            Notification.objects.filter(content=result.content).values_list("uuid", flat=True)
+        )
+    third = Content.objects.get(title="third")
+    assert (third.priority, third.data, third.group_key) == ("normal", {"n": 3}, "post:2")
+    # and each send left its outbox row for the planner, with its recipients' id range
+    plans = set(DeliveryPlanPending.objects.values_list("content__title", "recipient_min", "recipient_max"))
+    assert {p for p in plans if p[0] != "before"} == {
+        ("first", min(alice.pk, bob.pk), max(alice.pk, bob.pk)),
+        ("second", alice.pk, alice.pk),
+        ("third", bob.pk, bob.pk),
+    }
+
+
+def test_a_small_bulk_with_one_bad_recipient_writes_nothing_and_names_that_item(alice, bob):
+    # given three items, the middle one naming an inactive user
+    carol = make_user("carol", is_active=False)
+    items = [{"recipients": [r], "category": "comment", "title": "x"} for r in (alice.pk, carol.pk, bob.pk)]
+    # when
+    with pytest.raises(BulkValidationError) as caught:
+        notification_send_bulk(sends=items)
+    # then the error names item 1 only, and no item was written
+    assert list(caught.value.errors) == [1]
+    assert "Unknown or inactive user ids" in caught.value.errors[1]["recipients"][0]
+    assert not Content.objects.exists() and not Notification.objects.exists()
+
+
 def test_a_bulk_of_one_with_an_unknown_recipient_is_named_like_any_bulk_and_writes_nothing(alice):
     # given a recipient id nobody has, and an inactive user
     carol = make_user("carol", is_active=False)
@@ -155,11 +219,12 @@ def test_a_bulk_of_one_with_bad_fields_gets_the_bulk_errors(alice):
     assert not Content.objects.exists()
 
 
-def test_a_bulk_of_one_inside_a_rolled_back_transaction_leaves_nothing(alice):
+def test_a_small_bulk_inside_a_rolled_back_transaction_leaves_nothing(alice, bob):
     from django.db import transaction
 
-    with transaction.atomic():
-        notification_send_bulk(sends=[{"recipients": [alice.pk], "category": "comment", "title": "x"}])
-        assert Notification.objects.filter(recipient=alice).count() == 1
-        transaction.set_rollback(True)
+    for recipients in ([[alice.pk]], [[alice.pk], [alice.pk, bob.pk]]):
+        with transaction.atomic():
+            notification_send_bulk(sends=[{"recipients": r, "category": "comment", "title": "x"} for r in recipients])
+            assert Notification.objects.filter(recipient=alice).count() == len(recipients)
+            transaction.set_rollback(True)
     assert not Notification.objects.exists() and not Content.objects.exists()

@@ -34,3 +34,42 @@ def test_concurrent_overlapping_sends_keep_seq_gap_free(postgres, transactional_
         expected = sum(per_thread for s in sets if user in s)
         seqs = list(Notification.objects.filter(recipient=user).order_by("seq").values_list("seq", flat=True))
         assert seqs == list(range(1, expected + 1)), user.username
+
+
+def test_concurrent_small_bulks_to_overlapping_users_keep_seq_gap_free(postgres, transactional_db):
+    from notifications.services import notification_send_bulk
+
+    users = make_users(6, "bulk")
+    ids = [u.pk for u in users]
+    # Each call carries several items whose recipients overlap, listed high to low in some: the one statement must
+    # still lock every counter in ascending id order, or two such calls would deadlock.
+    calls = [
+        [[ids[5], ids[0]], [ids[3]], [ids[0], ids[1], ids[2]]],
+        [[ids[2], ids[3], ids[4], ids[5]], [ids[0]]],
+        [[ids[4]], [ids[1], ids[5]], [ids[3], ids[0]], [ids[2]]],
+        [[ids[0], ids[5]], [ids[5]], [ids[0]]],
+    ]
+    per_thread = 15
+    errors: list[BaseException] = []
+
+    def worker(items):
+        try:
+            for i in range(per_thread):
+                notification_send_bulk(
+                    sends=[{"recipients": r, "category": "comment", "title": f"t{i}.{k}"} for k, r in enumerate(items)]
+                )
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    for user in users:
+        expected = per_thread * sum(1 for items in calls for r in items if user.pk in r)
+        seqs = list(Notification.objects.filter(recipient=user).order_by("seq").values_list("seq", flat=True))
+        assert seqs == list(range(1, expected + 1)), user.username
