@@ -267,7 +267,7 @@ def _one_send_statement(content: Content, recipient_ids: Sequence[int]) -> list[
     db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` goes through a thread-local lookup
     values = [f.get_db_prep_save(f.pre_save(content, True), db) for f in _content_fields()]
     at = content.created_at
-    mute_params = [content.group_key, content.category_id, at] if content.group_key else []
+    mute_params: list[Any] = [content.group_key, content.category_id, at] if content.group_key else []
     with db.cursor() as cursor:
         cursor.execute(
             _one_send_sql(bool(content.group_key)),
