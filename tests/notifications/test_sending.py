@@ -179,6 +179,52 @@ def test_a_small_bulk_is_written_in_one_statement_with_seqs_in_item_order(postgr
     }
 
 
+def test_a_small_bulk_in_one_statement_writes_every_content_field(postgres, alice, bob):
+    # given two items, one with every field a send can carry, from a user actor
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    expires = timezone.now() + timedelta(days=2)
+    full = {
+        "recipients": [alice.pk],
+        "category": "mention",
+        "priority": "high",
+        "title": "Bob mentioned you",
+        "body": 'Line one\nline "two" {with} [brackets], commas and \\ backslashes',
+        "url": "/posts/42",
+        "image_url": "https://cdn.example.com/a.png",
+        "actions": [{"label": "Open", "url": "/posts/42", "style": "primary"}],
+        "data": {"post_id": 42, "nested": {"list": [1, "two", None]}},
+        "group_key": "post:42",
+        "expires_at": expires,
+    }
+    plain = {"recipients": [bob.pk], "category": "comment", "title": "plain"}
+    # when
+    with CaptureQueriesContext(connection) as ctx:
+        first, second = notification_send_bulk(sends=[full, plain], actor=bob)
+    # then both went through the one statement and each content holds exactly its own fields
+    assert _one_statement_ran(ctx)
+    got = Content.objects.get(pk=first.content.pk)
+    assert (got.category.slug, got.priority, got.title, got.body) == (
+        "mention",
+        "high",
+        full["title"],
+        full["body"],
+    )
+    assert (got.url, got.image_url, got.actions, got.data) == (
+        full["url"],
+        full["image_url"],
+        full["actions"],
+        full["data"],
+    )
+    assert (got.group_key, got.expires_at, got.actor_id, got.producer) == ("post:42", expires, bob.pk, f"user:{bob.pk}")
+    assert (got.uuid, got.recipient_count) == (first.id, 1)
+    other = Content.objects.get(pk=second.content.pk)
+    assert (other.title, other.body, other.actions, other.data, other.expires_at) == ("plain", "", [], {}, None)
+    assert other.priority == other.category.default_priority
+
+
 def test_a_small_bulk_with_one_bad_recipient_writes_nothing_and_names_that_item(alice, bob):
     # given three items, the middle one naming an inactive user
     carol = make_user("carol", is_active=False)
