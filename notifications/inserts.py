@@ -155,11 +155,11 @@ def _cast(field: Any) -> str:
 
 
 @functools.cache
-def _sends_statement() -> str:
-    """The one statement for several sends, built once. Its text does not grow with the sends (each content column
-    is one array parameter), so psycopg caches its parsing and prepares it like any short statement."""
+def _sends_statement(count: int) -> str:
+    """The one statement for `count` sends, built once per count (the same text every time)."""
     columns = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in _content_fields())
-    arrays = ", ".join(f"%s::{_cast(f)}[]" for f in _content_fields())
+    # Each value cast to its column's type: a VALUES list inside a query leaves untyped parameters as text.
+    row_sql = "(%s::int, " + ", ".join(f"%s::{_cast(f)}" for f in _content_fields()) + ")"
     users, user_pk = User._meta.db_table, User._meta.pk.column
     mutes = GroupMute._meta.db_table
     return (
@@ -167,7 +167,7 @@ def _sends_statement() -> str:
         f'WITH r AS (SELECT u."{user_pk}" AS id FROM unnest(%s::bigint[]) AS t(id) '
         f'JOIN "{users}" u ON u."{user_pk}" = t.id WHERE u.is_active), '
         "ok AS (SELECT count(*) = %s AS ok FROM r), "
-        f"v AS (SELECT * FROM unnest(%s::int[], {arrays}) AS t(o, {columns})), "
+        f"v (o, {columns}) AS (VALUES {', '.join([row_sql] * count)}), "
         f"c AS (INSERT INTO {Content._meta.db_table} ({columns}) SELECT {columns} FROM v, ok WHERE ok.ok "
         "ON CONFLICT DO NOTHING RETURNING id, uuid), "
         "co AS (SELECT v.o, c.id, v.category_id, v.group_key, v.created_at FROM c JOIN v ON v.uuid = c.uuid), "
@@ -225,27 +225,18 @@ def sends_insert_one_statement(sends: Sequence[tuple[Content, Sequence[int]]]) -
         return None if rows is None else [rows]
     db = connections[DEFAULT_DB_ALIAS]
     fields = _content_fields()
-    columns: list[list[Any]] = [[] for _ in fields]  # each content column's values, in send order
+    values: list[Any] = []
     pair_sends: list[int] = []
     pair_users: list[int] = []
     for o, (content, recipient_ids) in enumerate(sends):
-        for column, f in zip(columns, fields, strict=True):
-            column.append(f.get_db_prep_save(f.pre_save(content, True), db))
+        values += [o, *(f.get_db_prep_save(f.pre_save(content, True), db) for f in fields)]
         pair_sends += [o] * len(recipient_ids)
         pair_users += recipient_ids
     distinct = sorted(set(pair_users))
     with db.cursor() as cursor:
         cursor.execute(
-            _sends_statement(),
-            [
-                pg_array(distinct),
-                len(distinct),
-                pg_array(range(len(sends))),
-                *columns,
-                pg_array(pair_sends),
-                pg_array(pair_users),
-                len(sends),
-            ],
+            _sends_statement(len(sends)),
+            [pg_array(distinct), len(distinct), *values, pg_array(pair_sends), pg_array(pair_users), len(sends)],
         )
         written = cursor.fetchall()
     if not written:
